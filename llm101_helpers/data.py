@@ -1,0 +1,235 @@
+"""Text the course trains on.
+
+Two sources:
+
+- ``load_poems()``: the course's own poetry corpus, written for this project
+  and released as CC0 (see ``data/README.md``). It ships inside the package, so
+  it works from a ``pip install git+https://...`` on Colab as well as from a
+  checkout of the repository.
+- ``download_corpus(name)``: public-domain corpora (Shakespeare's sonnets and
+  "tiny shakespeare"), downloaded on first use, checked against a SHA-256
+  digest, and cached. Set ``LLM101_DATA_MIRROR`` to a folder holding
+  ``<name>.txt`` files to use a local copy instead of the network.
+
+The corpus file format: every poem starts with a header line
+``=== Title | form | theme ===`` followed by its lines; poems are separated by
+one empty line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+# ---------------------------------------------------------------------------
+# The course's own poems
+# ---------------------------------------------------------------------------
+
+POEMS_FILE = "poems.txt"
+_HEADER = re.compile(r"^=== (?P<title>[^|]+?) \| (?P<form>[^|]+?) \| (?P<theme>[^|]+?) ===$")
+
+
+@dataclass(frozen=True)
+class Poem:
+    """One poem of the course corpus."""
+
+    title: str
+    form: str
+    theme: str
+    text: str  # the poem's lines, without the header, ending without a newline
+
+    def __str__(self) -> str:
+        return f"{self.title}\n\n{self.text}"
+
+
+def _read_corpus_file() -> str:
+    """Raw text of ``poems.txt``: from the installed package, else from the repository."""
+    packaged = resources.files("llm101_helpers").joinpath("corpus", POEMS_FILE)
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    repo_copy = Path(__file__).resolve().parent.parent / "data" / POEMS_FILE
+    if repo_copy.is_file():
+        return repo_copy.read_text(encoding="utf-8")
+    raise FileNotFoundError(
+        f"the course corpus {POEMS_FILE!r} was found neither in the installed package "
+        f"({packaged}) nor in the repository ({repo_copy}); reinstall llm101-helpers"
+    )
+
+
+def parse_poems(raw: str) -> list[Poem]:
+    """Split the corpus file format into ``Poem`` records (errors name the line)."""
+    poems: list[Poem] = []
+    header: re.Match[str] | None = None
+    body: list[str] = []
+
+    def finish() -> None:
+        if header is None:
+            return
+        text = "\n".join(body).strip("\n")
+        if not text:
+            raise ValueError(f"poem {header['title']!r} has no lines")
+        poems.append(Poem(header["title"], header["form"], header["theme"], text))
+
+    for lineno, line in enumerate(raw.splitlines(), start=1):
+        if line.startswith("==="):
+            match = _HEADER.match(line)
+            if match is None:
+                raise ValueError(
+                    f"line {lineno}: malformed poem header {line!r}; "
+                    "expected '=== Title | form | theme ==='"
+                )
+            finish()
+            header, body = match, []
+        elif header is None:
+            if line.strip():
+                raise ValueError(f"line {lineno}: text before the first poem header: {line!r}")
+        else:
+            body.append(line)
+    finish()
+    return poems
+
+
+@cache
+def _poems() -> tuple[Poem, ...]:
+    return tuple(parse_poems(_read_corpus_file()))
+
+
+def load_poem_records() -> list[Poem]:
+    """All poems of the course corpus as ``Poem(title, form, theme, text)`` records."""
+    return list(_poems())
+
+
+def load_poems() -> str:
+    """The course corpus as one string: each poem's title, an empty line, its lines.
+
+    Poems are separated by two empty lines (three newlines). This is the text
+    the course's tokenizers and models train on.
+    """
+    return "\n\n\n".join(str(poem) for poem in _poems()) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# Public-domain corpora on demand
+# ---------------------------------------------------------------------------
+
+MIRROR_ENV_VAR = "LLM101_DATA_MIRROR"
+CACHE_ENV_VAR = "LLM101_CACHE_DIR"
+
+
+@dataclass(frozen=True)
+class CorpusSource:
+    """Where a public-domain corpus comes from and what it must hash to."""
+
+    url: str
+    size: int
+    sha256: str
+    description: str
+
+
+CORPORA: dict[str, CorpusSource] = {
+    "sonnets": CorpusSource(
+        url="https://raw.githubusercontent.com/aparrish/rwet-examples/master/sonnets.txt",
+        size=97_044,
+        sha256="49f89e5a080f2914f7020453692c9456218491db25ec48531283e7d06e1e9b22",
+        description="Shakespeare's sonnets (public domain)",
+    ),
+    "tinyshakespeare": CorpusSource(
+        url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+        size=1_115_394,
+        sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+        description="tiny shakespeare: 40,000 lines of Shakespeare's plays (public domain)",
+    ),
+}
+
+
+class CorpusIntegrityError(RuntimeError):
+    """A downloaded or mirrored corpus does not match its expected size or SHA-256."""
+
+
+def cache_dir() -> Path:
+    """Folder where downloaded corpora are kept.
+
+    ``LLM101_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/llm101`` or ``~/.cache/llm101``.
+    """
+    if os.environ.get(CACHE_ENV_VAR):
+        return Path(os.environ[CACHE_ENV_VAR]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "llm101"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fetch(name: str, source: CorpusSource, timeout: float) -> tuple[bytes, str]:
+    """Bytes of corpus ``name`` and where they came from (the mirror or the URL)."""
+    mirror = os.environ.get(MIRROR_ENV_VAR)
+    if mirror:
+        path = Path(mirror).expanduser() / f"{name}.txt"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{MIRROR_ENV_VAR} is set to {mirror!r}, but it holds no {path.name!r} "
+                f"(expected {source.size:,} bytes with sha256 {source.sha256}, "
+                f"as served by {source.url}); unset {MIRROR_ENV_VAR} to download it"
+            )
+        return path.read_bytes(), str(path)
+    try:
+        with urllib.request.urlopen(source.url, timeout=timeout) as response:
+            return response.read(), source.url
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        raise ConnectionError(
+            f"could not download corpus {name!r} from {source.url}: {exc}. "
+            f"On a machine without a network, set {MIRROR_ENV_VAR} to a folder holding "
+            f"{name}.txt (sha256 {source.sha256})"
+        ) from exc
+
+
+def download_corpus(name: str, *, timeout: float = 60.0) -> Path:
+    """Path to the cached, verified text file of a public-domain corpus.
+
+    Downloads it (or copies it from ``LLM101_DATA_MIRROR``) on first use. The
+    bytes are checked against the expected size and SHA-256 before they are
+    written, and written atomically (a temporary file renamed into place), so a
+    failed or corrupted download never leaves a file behind. A cached file that
+    no longer matches its digest is fetched again.
+    """
+    if name not in CORPORA:
+        raise KeyError(f"unknown corpus {name!r}; available: {', '.join(sorted(CORPORA))}")
+    source = CORPORA[name]
+    target = cache_dir() / f"{name}.txt"
+    if target.is_file() and _sha256(target.read_bytes()) == source.sha256:
+        return target
+
+    data, origin = _fetch(name, source, timeout)
+    digest = _sha256(data)
+    if len(data) != source.size or digest != source.sha256:
+        raise CorpusIntegrityError(
+            f"corpus {name!r} from {origin} failed its integrity check: got {len(data):,} bytes "
+            f"with sha256 {digest}, expected {source.size:,} bytes with sha256 {source.sha256} "
+            f"(source URL {source.url}); nothing was cached"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def load_corpus(name: str) -> str:
+    """Text of a public-domain corpus (see ``download_corpus``)."""
+    return download_corpus(name).read_text(encoding="utf-8")
