@@ -2,7 +2,7 @@
 #   make lab         set everything up and open the course in JupyterLab
 #   make test        set everything up and run every test (what CI runs)
 #   make notebooks   re-execute every notebook in place on the CPU (regenerate outputs)
-#   make nb NB=notebooks/03_embeddings.ipynb   run one notebook's checks under nbval
+#   make nb NB=notebooks/03_embeddings.ipynb   run one notebook (or all, without NB) under nbval
 #
 # TORCH picks the PyTorch requirement pip installs first. The default takes
 # whatever build pip finds for this machine (on Linux that is the CUDA build);
@@ -14,7 +14,7 @@ TORCH  ?= torch>=2.4
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.llm101-installed
 
-.PHONY: setup lab test lint unit nbval nb notebooks wheel clean
+.PHONY: setup lab test lint unit nb notebooks clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,11 +37,8 @@ lint: setup
 unit: setup
 	$(BIN)/python -m pytest tests
 
-nbval: setup
-	$(BIN)/python -m pytest notebooks --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg
-
 nb: setup
-	$(BIN)/python -m pytest $(NB) --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg
+	$(BIN)/python tools/run_tests.py --only-notebooks $(NB)
 
 notebooks: setup
 	LLM101_DEVICE=cpu $(BIN)/python tools/regenerate_notebooks.py $(NB)

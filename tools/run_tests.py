@@ -8,7 +8,8 @@ Runs, in order, stopping at the first failure:
 3. every notebook under ``notebooks/`` with nbval in strict mode, one kernel at a
    time, outputs sanitized with ``nbval_sanitize.cfg``.
 
-Extra arguments are passed to both pytest runs (e.g. ``-k bpe`` or ``-x``).
+Extra arguments are passed to both pytest runs (e.g. ``-k bpe`` or ``-x``);
+``--only-notebooks [PATH ...]`` runs just step 3 (``make nb NB=...``).
 pytest's exit code 5 ("no tests collected") counts as a failure: a test command
 that ran nothing has proved nothing.
 """
@@ -22,6 +23,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NO_TESTS_COLLECTED = 5
+#: How every notebook is checked: strict nbval in the current environment.
+NBVAL_ARGS = [
+    "--nbval",
+    "--nbval-current-env",
+    "--nbval-sanitize-with", str(ROOT / "nbval_sanitize.cfg"),
+    "--nbval-cell-timeout", "300",
+]  # fmt: skip
 
 
 def run(title: str, cmd: list[str]) -> None:
@@ -30,7 +38,9 @@ def run(title: str, cmd: list[str]) -> None:
     code = subprocess.call(cmd, cwd=ROOT)
     took = time.perf_counter() - start
     if code == NO_TESTS_COLLECTED:
-        print(f"=== {title}: FAILED, pytest collected no tests (exit 5) in {took:.0f} s", flush=True)
+        print(
+            f"=== {title}: FAILED, pytest collected no tests (exit 5) in {took:.0f} s", flush=True
+        )
         sys.exit(1)
     if code != 0:
         print(f"=== {title}: FAILED (exit {code}) after {took:.0f} s", flush=True)
@@ -38,21 +48,18 @@ def run(title: str, cmd: list[str]) -> None:
     print(f"=== {title}: ok in {took:.0f} s", flush=True)
 
 
-def main(extra: list[str]) -> None:
+def main(args: list[str]) -> None:
     py = sys.executable
+    if args[:1] == ["--only-notebooks"]:
+        targets = args[1:] or ["notebooks"]
+        run("notebooks (nbval, strict)", [py, "-m", "pytest", *targets, *NBVAL_ARGS])
+        return
     run("ruff", [py, "-m", "ruff", "check", "."])
-    run("unit tests", [py, "-m", "pytest", "tests", *extra])
+    run("unit tests", [py, "-m", "pytest", "tests", *args])
     run(
         "notebooks (nbval, strict)",
-        [
-            py, "-m", "pytest", "notebooks",
-            "--nbval", "--nbval-current-env",
-            "--nbval-sanitize-with", "nbval_sanitize.cfg",
-            "--nbval-cell-timeout", "300",
-            "--durations", "5",
-            *extra,
-        ],
-    )  # fmt: skip
+        [py, "-m", "pytest", "notebooks", *NBVAL_ARGS, "--durations", "5", *args],
+    )
 
 
 if __name__ == "__main__":

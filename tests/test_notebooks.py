@@ -1,0 +1,176 @@
+"""Fast guards over the stored notebooks (no kernel is started).
+
+nbval compares a fresh run with the outputs stored in each notebook; a notebook
+stored without outputs, or with cells never executed, would give it nothing to
+compare and pass vacuously. These checks make such a notebook fail instead.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from llm101_helpers import GIT_URL
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(
+    p for p in (ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
+)
+LESSONS = [p for p in NOTEBOOKS if p.parent == ROOT / "notebooks"]
+ALLOWED_TAGS = {"nbval-ignore-output", "raises-exception", "nbval-skip"}
+IGNORE_TAGS = {"nbval-ignore-output", "nbval-skip"}
+MAX_IGNORED_FRACTION = 0.25
+
+COLAB_CELL = (
+    "# On Colab, install the course's helper package; anywhere else this cell does nothing.\n"
+    "import sys\n"
+    "\n"
+    'if "google.colab" in sys.modules:\n'
+    f'    %pip install --quiet "llm101-helpers @ git+{GIT_URL}"'
+)
+
+
+def code_cells(nb) -> list:
+    return [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
+
+
+def notebook_problems(nb) -> list[str]:
+    """Everything that would make nbval's pass on this notebook meaningless."""
+    problems = []
+    kernel = nb.metadata.get("kernelspec", {}).get("name")
+    if kernel != "python3":
+        problems.append(f"kernelspec is {kernel!r}, expected 'python3'")
+    cells = code_cells(nb)
+    if not cells:
+        problems.append("no code cells")
+        return problems
+    counts = [c.execution_count for c in cells]
+    unexecuted = sum(c is None for c in counts)
+    if unexecuted:
+        problems.append(f"{unexecuted} of {len(cells)} code cells were never executed")
+    elif counts != list(range(1, len(cells) + 1)):
+        problems.append(f"execution counts are {counts}, expected 1..{len(cells)} in order")
+    if not any(c.outputs for c in cells):
+        problems.append("no cell has any stored output")
+    ignored = [c for c in cells if IGNORE_TAGS & set(c.metadata.get("tags", []))]
+    if len(ignored) > MAX_IGNORED_FRACTION * len(cells):
+        problems.append(
+            f"{len(ignored)} of {len(cells)} code cells are tagged to be ignored "
+            f"(at most {MAX_IGNORED_FRACTION:.0%} allowed)"
+        )
+    for i, cell in enumerate(nb.cells):
+        unknown = set(cell.metadata.get("tags", [])) - ALLOWED_TAGS
+        if unknown:
+            problems.append(f"cell {i} has unknown tags {sorted(unknown)}")
+        if cell.cell_type == "code" and "execution" in cell.metadata:
+            problems.append(f"cell {i} stores timing metadata (regenerate with `make notebooks`)")
+        if cell.cell_type == "code":
+            for out in cell.outputs:
+                if out.output_type == "error" and "raises-exception" not in cell.metadata.get(
+                    "tags", []
+                ):
+                    problems.append(f"cell {i} stores an error but is not tagged raises-exception")
+    if "widgets" in nb.metadata:
+        problems.append("stores widget state (regenerate with `make notebooks`)")
+    return problems
+
+
+def test_there_are_notebooks():
+    assert (ROOT / "notebooks" / "00_welcome.ipynb") in NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_notebook_is_fully_executed_and_checkable(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert notebook_problems(nb) == []
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_lesson_layout(path):
+    assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), "name notebooks NN_topic.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    first = nb.cells[0]
+    assert first.cell_type == "code" and first.source == COLAB_CELL, (
+        "the first cell must be the course's Colab install cell (see CONTRIBUTING.md)"
+    )
+    assert first.outputs == [], "the Colab cell prints nothing outside Colab"
+    title = nb.cells[1]
+    assert title.cell_type == "markdown" and title.source.startswith("# "), "second cell: a title"
+    assert any(
+        c.cell_type == "markdown" and c.source.lstrip().lower().startswith("## summary")
+        for c in nb.cells
+    ), "end with a '## Summary' section"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_readme_lists_every_lesson_with_a_colab_badge(path):
+    readme = (ROOT / "README.md").read_text("utf-8")
+    slug = GIT_URL.removeprefix("https://github.com/")
+    badge = f"https://colab.research.google.com/github/{slug}/blob/main/notebooks/{path.name}"
+    assert badge in readme
+
+
+def _welcome():
+    return nbformat.read(ROOT / "notebooks" / "00_welcome.ipynb", as_version=4)
+
+
+def test_guard_fails_on_a_stripped_notebook():
+    nb = _welcome()
+    for cell in code_cells(nb):
+        cell.outputs, cell.execution_count = [], None
+    problems = notebook_problems(nb)
+    assert any("never executed" in p for p in problems)
+    assert any("no cell has any stored output" in p for p in problems)
+
+
+def test_guard_fails_on_out_of_order_counts_wrong_kernel_and_too_many_ignores():
+    nb = _welcome()
+    cells = code_cells(nb)
+    cells[0].execution_count, cells[1].execution_count = (
+        cells[1].execution_count,
+        cells[0].execution_count,
+    )
+    nb.metadata["kernelspec"] = {"name": "python2"}
+    for cell in cells:
+        cell.metadata["tags"] = ["nbval-ignore-output"]
+    problems = notebook_problems(nb)
+    assert any("execution counts" in p for p in problems)
+    assert any("kernelspec is 'python2'" in p for p in problems)
+    assert any("tagged to be ignored" in p for p in problems)
+
+
+@pytest.mark.slow
+def test_nbval_fails_when_a_stored_output_changes(tmp_path):
+    """Strict nbval, run as the test command runs it, catches an edited printed value."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from run_tests import NBVAL_ARGS
+
+    nb = _welcome()
+    edited = copy.deepcopy(nb)
+    target = next(
+        c
+        for c in code_cells(edited)
+        if "nbval-ignore-output" not in c.metadata.get("tags", [])
+        and any(o.get("output_type") == "stream" and re.search(r"\d", o.text) for o in c.outputs)
+    )
+    stream = next(
+        o for o in target.outputs if o.get("output_type") == "stream" and re.search(r"\d", o.text)
+    )
+    stream.text = re.sub(r"\d", lambda m: str((int(m.group()) + 1) % 10), stream.text, count=1)
+    path = tmp_path / "00_welcome.ipynb"
+    nbformat.write(edited, path)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", str(path), *NBVAL_ARGS, "-p", "no:cacheprovider",
+         "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml")],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "1 failed" in result.stdout
+    assert "disagrees with newly computed" in result.stdout
