@@ -14,20 +14,30 @@ Two sources:
 The corpus file format: every poem starts with a header line
 ``=== Title | form | theme ===`` followed by its lines; poems are separated by
 one empty line.
+
+Text becomes training examples with ``SlidingWindowDataset`` and
+``create_dataloader``: windows of token ids with next-token targets (the same
+window shifted by one).
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import re
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch.utils.data import DataLoader, Dataset
 
 # ---------------------------------------------------------------------------
 # The course's own poems
@@ -233,3 +243,149 @@ def download_corpus(name: str, *, timeout: float = 60.0) -> Path:
 def load_corpus(name: str) -> str:
     """Text of a public-domain corpus (see ``download_corpus``)."""
     return download_corpus(name).read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------
+# From a token stream to training examples: the sliding window
+# ---------------------------------------------------------------------------
+
+#: Special tokens a tokenizer may meet in the course's text (GPT-2's document separator).
+ALLOWED_SPECIAL = frozenset({"<|endoftext|>"})
+
+
+class SupportsEncode(Protocol):
+    """Anything with ``encode(text) -> list[int]``: the course's tokenizers, tiktoken's Encoding."""
+
+    def encode(self, text: str, /) -> list[int]: ...
+
+
+def _check_positive(**values: Any) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def encode_text(text: str, tokenizer: SupportsEncode) -> list[int]:
+    """``tokenizer.encode(text)``, allowing ``<|endoftext|>`` where the tokenizer asks.
+
+    tiktoken's ``Encoding.encode`` refuses special tokens in the text unless they
+    are listed in ``allowed_special``; tokenizers without that argument are
+    called with the text alone.
+    """
+    try:
+        params = inspect.signature(tokenizer.encode).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        params = {}
+    if "allowed_special" in params:
+        return list(tokenizer.encode(text, allowed_special=set(ALLOWED_SPECIAL)))
+    return list(tokenizer.encode(text))
+
+
+class SlidingWindowDataset(Dataset):
+    """Next-token training examples cut from one long sequence of token ids.
+
+    Example ``i`` is the window of ``max_length`` ids starting at
+    ``start = i * stride`` (the input) and the same window shifted one token to
+    the right (the target): ``target[t]`` is the token that follows
+    ``input[t]``, so one window teaches ``max_length`` predictions at once::
+
+        ids:      a b c d e f g h i j        max_length=4, stride=3
+        input 0:  a b c d                    target 0:  b c d e
+        input 1:        d e f g              target 1:        e f g h
+        (input 2 would need g h i j plus k for its target: not enough ids)
+
+    A window needs ``max_length + 1`` ids (its inputs and the one extra target),
+    so there are ``(len(ids) - max_length - 1) // stride + 1`` windows. **The
+    last, partial window is dropped**: ids after the last full window that
+    cannot fill another one are never used as inputs (with ``stride <=
+    max_length`` at most ``stride - 1`` ids at the end are lost). A sequence
+    shorter than ``max_length + 1`` ids raises ``ValueError``.
+
+    ``stride < max_length`` makes windows overlap (more, correlated examples);
+    ``stride == max_length`` tiles the text exactly once; ``stride >
+    max_length`` skips tokens.
+    """
+
+    def __init__(self, ids: Sequence[int] | torch.Tensor, max_length: int, stride: int) -> None:
+        _check_positive(max_length=max_length, stride=stride)
+        ids = torch.as_tensor(ids, dtype=torch.long)
+        if ids.dim() != 1:
+            raise ValueError(f"token ids must be one flat sequence, got shape {tuple(ids.shape)}")
+        if len(ids) < max_length + 1:
+            raise ValueError(
+                f"the text is {len(ids)} tokens long, shorter than one window: max_length="
+                f"{max_length} needs at least {max_length + 1} tokens (inputs plus the "
+                "next-token target); use a longer text or a smaller max_length"
+            )
+        self.ids = ids  # (N,)
+        self.max_length = max_length
+        self.stride = stride
+
+    def __len__(self) -> int:
+        return (len(self.ids) - self.max_length - 1) // self.stride + 1
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError(f"window {index} out of range for a dataset of {n} windows")
+        start = index * self.stride
+        x = self.ids[start : start + self.max_length]  # (T,)
+        y = self.ids[start + 1 : start + self.max_length + 1]  # (T,) shifted by one
+        return x, y
+
+    def __repr__(self) -> str:
+        return (
+            f"SlidingWindowDataset({len(self)} windows of max_length={self.max_length}, "
+            f"stride={self.stride}, over {len(self.ids)} tokens)"
+        )
+
+
+def create_dataloader(
+    text_or_ids: str | Sequence[int] | torch.Tensor,
+    tokenizer: SupportsEncode | None = None,
+    max_length: int = 256,
+    stride: int = 128,
+    batch_size: int = 4,
+    shuffle: bool = True,
+    drop_last: bool = True,
+    seed: int = 0,
+    num_workers: int = 0,
+) -> DataLoader:
+    """A ``DataLoader`` of ``(inputs, targets)`` batches, each ``(batch_size, max_length)``.
+
+    ``text_or_ids`` is either a string, encoded with ``tokenizer`` (anything
+    with ``.encode(text)``; tiktoken's ``Encoding`` is allowed
+    ``<|endoftext|>``), or token ids already (a list or a 1-D tensor; then
+    ``tokenizer`` is not needed). See ``SlidingWindowDataset`` for how windows
+    are cut and what happens to the last, partial one.
+
+    Shuffling uses its own generator seeded with ``seed``, so the order of
+    batches is the same on every run and does not disturb (or depend on) the
+    global random state. ``drop_last=True`` drops a final batch smaller than
+    ``batch_size``.
+    """
+    _check_positive(max_length=max_length, stride=stride, batch_size=batch_size)
+    if isinstance(text_or_ids, str):
+        if tokenizer is None:
+            raise ValueError("text was given without a tokenizer; pass tokenizer=... to encode it")
+        ids = encode_text(text_or_ids, tokenizer)
+    else:
+        ids = text_or_ids
+    dataset = SlidingWindowDataset(ids, max_length=max_length, stride=stride)
+    if drop_last and len(dataset) < batch_size:
+        raise ValueError(
+            f"the text gives {len(dataset)} windows, fewer than one batch of batch_size="
+            f"{batch_size}, and drop_last=True would drop them all; use a longer text, a "
+            "smaller batch_size or stride, or drop_last=False"
+        )
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        drop_last=drop_last,
+        generator=generator,
+        num_workers=num_workers,
+    )

@@ -173,4 +173,4 @@ def test_nbval_fails_when_a_stored_output_changes(tmp_path):
     )  # fmt: skip
     assert result.returncode == 1, result.stdout[-3000:]
     assert "1 failed" in result.stdout
-    assert "disagrees with newly computed" in result.stdout
+    assert "Cell outputs differ" in result.stdout
