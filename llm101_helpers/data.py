@@ -265,19 +265,29 @@ def _check_positive(**values: Any) -> None:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
-def encode_text(text: str, tokenizer: SupportsEncode) -> list[int]:
-    """``tokenizer.encode(text)``, allowing ``<|endoftext|>`` where the tokenizer asks.
+def _special_tokens_of(tokenizer: SupportsEncode) -> set[str]:
+    """The special-token strings a tokenizer knows (tiktoken's or the course's naming)."""
+    specials = getattr(tokenizer, "special_tokens_set", None)  # tiktoken.Encoding
+    if specials is None:
+        specials = getattr(tokenizer, "special_tokens", ())  # the course's tokenizers: a dict
+    return {s for s in specials if isinstance(s, str)}
 
-    tiktoken's ``Encoding.encode`` refuses special tokens in the text unless they
-    are listed in ``allowed_special``; tokenizers without that argument are
-    called with the text alone.
+
+def encode_text(text: str, tokenizer: SupportsEncode) -> list[int]:
+    """``tokenizer.encode(text)``, with ``<|endoftext|>`` allowed as a special token.
+
+    tiktoken's ``Encoding.encode`` (and the course's tokenizers, which follow
+    it) raise on special-token text unless it is listed in ``allowed_special``.
+    ``<|endoftext|>`` is allowed when the tokenizer knows it and its ``encode``
+    takes that argument; any other tokenizer is called with the text alone.
     """
+    allowed = ALLOWED_SPECIAL & _special_tokens_of(tokenizer)
     try:
         params = inspect.signature(tokenizer.encode).parameters
     except (TypeError, ValueError):  # a builtin without a signature
         params = {}
-    if "allowed_special" in params:
-        return list(tokenizer.encode(text, allowed_special=set(ALLOWED_SPECIAL)))
+    if allowed and "allowed_special" in params:
+        return list(tokenizer.encode(text, allowed_special=set(allowed)))
     return list(tokenizer.encode(text))
 
 
@@ -308,7 +318,9 @@ class SlidingWindowDataset(Dataset):
 
     def __init__(self, ids: Sequence[int] | torch.Tensor, max_length: int, stride: int) -> None:
         _check_positive(max_length=max_length, stride=stride)
-        ids = torch.as_tensor(ids, dtype=torch.long)
+        if isinstance(ids, torch.Tensor) and (ids.is_floating_point() or ids.dtype == torch.bool):
+            raise TypeError(f"token ids must be integers, got a tensor of dtype {ids.dtype}")
+        ids = torch.as_tensor(ids, dtype=torch.long).cpu()
         if ids.dim() != 1:
             raise ValueError(f"token ids must be one flat sequence, got shape {tuple(ids.shape)}")
         if len(ids) < max_length + 1:
