@@ -82,7 +82,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from functools import lru_cache
-from heapq import heapify, heappop, heappush
+from heapq import heapify, heappop, heappush, heapreplace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
@@ -618,61 +618,73 @@ def _train_merges(
     - ``words[w]``: the current token ids of distinct chunk ``w``; ``freq[w]`` its count;
     - ``counts[pair]``: occurrences of ``pair`` in the whole text (sum of freq over chunks);
     - ``where[pair]``: the chunks ``w`` that contain ``pair``;
-    - ``heap``: ``(-count, pair)`` entries; an entry is stale when ``counts[pair]``
-      has changed since it was pushed, and is skipped when popped.
+    - ``heap``: ``(-count, chunk, offset, pair)`` entries, so the most frequent pair
+      comes first and, among equally frequent pairs, the one that occurs first
+      in the text (chunk ``chunk`` at byte ``offset``). An entry is stale when
+      ``counts[pair]`` has changed since it was pushed, and is skipped when popped.
 
     A merge of ``pair`` rewrites only the chunks in ``where[pair]``: their old
     pairs are subtracted from ``counts``, their new pairs added, and every pair
     whose count changed is pushed onto the heap again.
+
+    Why ties cost nothing: merging only destroys occurrences of the pairs that
+    already exist (new occurrences always involve the new token), so a pair's
+    first position in the text can only move later. A heap entry's position is
+    therefore a lower bound; the top entry is checked against the true first
+    position and pushed back with it when it moved. When it did not move, no
+    other pair of that count can come earlier. (Popping every tied pair
+    instead costs seconds per merge late in training, when thousands of pairs
+    occur twice.)
     """
     words = [list(w) for w in chunk_counts]
     freq = list(chunk_counts.values())
+    length = [1] * first_id  # bytes in each token; grows with every merge
     counts: dict[tuple[int, int], int] = {}
     where: dict[tuple[int, int], set[int]] = {}
+    position: dict[tuple[int, int], tuple[int, int]] = {}  # lower bound of the first occurrence
     for w, ids in enumerate(words):
-        for pair in zip(ids, ids[1:], strict=False):
+        for i, pair in enumerate(zip(ids, ids[1:], strict=False)):
             counts[pair] = counts.get(pair, 0) + freq[w]
             where.setdefault(pair, set()).add(w)
-    heap = [(-c, pair) for pair, c in counts.items()]
+            position.setdefault(pair, (w, i))  # bytes: token index == byte offset
+    heap = [(-c, *position[pair], pair) for pair, c in counts.items()]
     heapify(heap)
 
     def first_position(pair: tuple[int, int]) -> tuple[int, int]:
-        """Where ``pair`` first occurs in the text: (first chunk containing it, index in it)."""
+        """Where ``pair`` first occurs in the text: (first chunk containing it, byte offset)."""
         w = min(where[pair])
-        ids = words[w]
+        ids, offset = words[w], 0
         for i in range(len(ids) - 1):
             if ids[i] == pair[0] and ids[i + 1] == pair[1]:
-                return w, i
+                return w, offset
+            offset += length[ids[i]]
         raise AssertionError(f"index out of date for {pair}")  # pragma: no cover
 
     merges: dict[tuple[int, int], int] = {}
     merge_counts: list[int] = []
     for k in range(num_merges):
-        # pop the most frequent pairs; several if tied
-        top: list[tuple[int, int]] = []
-        best = 0
-        while heap:
-            neg, pair = heap[0]
-            if counts.get(pair) != -neg:  # stale entry
+        pair = None
+        while heap:  # find the most frequent pair that occurs first
+            neg, w, offset, top = heap[0]
+            if counts.get(top) != -neg:  # stale entry
                 heappop(heap)
-            elif not top or -neg == best:
-                heappop(heap)
-                if pair not in top:
-                    top.append(pair)
-                best = -neg
-            else:
-                break
-        if not top:
+                continue
+            true = first_position(top)
+            if true != (w, offset):  # its first occurrence moved later: re-file it
+                position[top] = true
+                heapreplace(heap, (neg, *true, top))
+                continue
+            heappop(heap)
+            pair, best = top, -neg
+            break
+        if pair is None:
             _warn_short(len(merges), num_merges)
             break
-        pair = min(top, key=first_position) if len(top) > 1 else top[0]
-        for other in top:
-            if other != pair:
-                heappush(heap, (-best, other))
 
         new_id = first_id + k
         merges[pair] = new_id
         merge_counts.append(best)
+        length.append(length[pair[0]] + length[pair[1]])
         changed: set[tuple[int, int]] = set()
         for w in where.pop(pair):
             old = words[w]
@@ -690,13 +702,19 @@ def _train_merges(
                 counts[p] = counts.get(p, 0) + c * f
                 changed.add(p)
                 where.setdefault(p, set()).add(w)
+        del counts[pair]
+        position.pop(pair, None)
+        changed.discard(pair)
         for p in changed:
             c = counts[p]
             if c > 0:
-                heappush(heap, (-c, p))
+                if p not in position:  # a pair made by this merge: find where it starts
+                    position[p] = first_position(p)
+                heappush(heap, (-c, *position[p], p))
             else:
                 del counts[p]
                 where.pop(p, None)
+                position.pop(p, None)
     return merges, merge_counts
 
 
