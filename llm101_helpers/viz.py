@@ -1,0 +1,308 @@
+"""Plotting helpers shared by the notebooks.
+
+Every function takes tensors (any device, with or without ``requires_grad``)
+or NumPy arrays, draws with matplotlib, and returns the ``Figure`` (or the
+``Axes`` it drew on) without showing it: end the notebook cell with
+``plt.show()``. Nothing here changes global matplotlib settings
+(``setup_notebook`` fixes those).
+
+Heatmaps: the tensor contract
+-----------------------------
+:func:`show_heatmaps` is the one heatmap function of the course (in the style
+of d2l's ``show_heatmaps``). ``matrices`` may be
+
+- ``(m, n)``: one heatmap;
+- ``(k, m, n)``: ``k`` heatmaps side by side (e.g. random vs trained, or the
+  heads of one attention layer);
+- ``(r, c, m, n)``: an ``r`` x ``c`` grid (e.g. layers x heads).
+
+Every panel has ``m`` rows and ``n`` columns. ``xlabels`` names the ``n``
+columns and ``ylabels`` the ``m`` rows (for attention: the key tokens and the
+query tokens), ``titles`` names the panels (``k`` or ``r * c`` strings, in
+row-major order). All panels share one colour scale and one colour bar, so
+their colours can be compared. :func:`similarity_heatmap` is the special
+case of a cosine-similarity matrix (a diverging scale fixed to [-1, 1]).
+
+Points: :func:`scatter_with_labels` draws 2-D points ``(N, 2)`` with a text
+label next to each, optionally coloured by group (e.g. a PCA projection of word
+vectors, from :func:`llm101_helpers.embeddings.pca`).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from llm101_helpers.tokenizers import BPETokenizer
+
+__all__ = [
+    "bpe_merge_stepper",
+    "bpe_pieces_at",
+    "format_pieces",
+    "pieces_html",
+    "scatter_with_labels",
+    "show_heatmaps",
+    "similarity_heatmap",
+]
+
+ArrayLike = torch.Tensor | np.ndarray
+
+
+def _to_numpy(x: ArrayLike | Sequence) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().float().numpy()
+    return np.asarray(x, dtype=float)
+
+
+def show_heatmaps(
+    matrices: ArrayLike,
+    xlabels: Sequence[str] | None = None,
+    ylabels: Sequence[str] | None = None,
+    titles: Sequence[str] | None = None,
+    *,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    cmap: str = "viridis",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    colorbar: bool = True,
+    panel_size: float = 3.0,
+) -> Figure:
+    """Draw one heatmap per ``(m, n)`` matrix; return the figure.
+
+    ``matrices``: ``(m, n)``, ``(k, m, n)`` or ``(r, c, m, n)`` (see the module
+    docstring). ``xlabels`` (``n`` strings) and ``ylabels`` (``m`` strings) become
+    tick labels on every panel; without them, ticks are plain indices.
+    ``xlabel``/``ylabel`` name the axes. ``vmin``/``vmax`` default to the
+    minimum and maximum over all panels, so colours mean the same everywhere.
+    Each panel is about ``panel_size`` inches wide.
+    """
+    import matplotlib.pyplot as plt
+
+    data = _to_numpy(matrices)
+    if data.ndim == 2:
+        data = data[None, None]
+    elif data.ndim == 3:
+        data = data[None]
+    elif data.ndim != 4:
+        raise ValueError(
+            f"matrices must have shape (m, n), (k, m, n) or (rows, cols, m, n), "
+            f"got {data.ndim} dimensions {tuple(data.shape)}"
+        )
+    rows, cols, m, n = data.shape
+    if xlabels is not None and len(xlabels) != n:
+        raise ValueError(f"got {len(xlabels)} xlabels for matrices with {n} columns")
+    if ylabels is not None and len(ylabels) != m:
+        raise ValueError(f"got {len(ylabels)} ylabels for matrices with {m} rows")
+    if titles is not None and len(titles) != rows * cols:
+        raise ValueError(f"got {len(titles)} titles for {rows * cols} panels ({rows} x {cols})")
+    vmin = float(np.nanmin(data)) if vmin is None else vmin
+    vmax = float(np.nanmax(data)) if vmax is None else vmax
+
+    height = panel_size * m / n if n else panel_size
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(panel_size * cols + (0.8 if colorbar else 0), max(height, 1.5) * rows + 0.4),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+    )
+    image = None
+    for r in range(rows):
+        for c in range(cols):
+            ax = axes[r, c]
+            image = ax.imshow(data[r, c], cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+            if xlabels is not None:
+                ax.set_xticks(range(n), list(xlabels), rotation=90)
+            if ylabels is not None:
+                ax.set_yticks(range(m), list(ylabels))
+            if titles is not None:
+                ax.set_title(titles[r * cols + c])
+            if xlabel and r == rows - 1:
+                ax.set_xlabel(xlabel)
+            if ylabel and c == 0:
+                ax.set_ylabel(ylabel)
+    if colorbar and image is not None:
+        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8)
+    return fig
+
+
+def similarity_heatmap(
+    similarities: ArrayLike,
+    labels: Sequence[str],
+    titles: Sequence[str] | None = None,
+    panel_size: float = 4.0,
+) -> Figure:
+    """Cosine similarities ``(N, N)`` (or ``(k, N, N)``, side by side) as heatmaps.
+
+    ``labels`` names the ``N`` rows and columns. The colour scale is diverging
+    and fixed to [-1, 1] (red: similar, white: unrelated, blue: opposite), so
+    panels from different models can be compared by eye.
+    """
+    return show_heatmaps(
+        similarities,
+        xlabels=labels,
+        ylabels=labels,
+        titles=titles,
+        cmap="RdBu_r",
+        vmin=-1.0,
+        vmax=1.0,
+        panel_size=panel_size,
+    )
+
+
+def scatter_with_labels(
+    points: ArrayLike,
+    labels: Sequence[str],
+    groups: Sequence[str] | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Axes:
+    """Scatter ``points`` ``(N, 2)`` with ``labels[i]`` written next to point ``i``.
+
+    ``groups`` (``N`` strings) colours the points by group, with a legend;
+    points of one group share a colour. Draws on ``ax`` (default: a new figure)
+    and returns it.
+    """
+    import matplotlib.pyplot as plt
+
+    xy = _to_numpy(points)
+    if xy.ndim != 2 or xy.shape[1] != 2:
+        raise ValueError(f"points must have shape (N, 2), got {tuple(xy.shape)}")
+    if len(labels) != len(xy):
+        raise ValueError(f"got {len(labels)} labels for {len(xy)} points")
+    if groups is not None and len(groups) != len(xy):
+        raise ValueError(f"got {len(groups)} groups for {len(xy)} points")
+    if ax is None:
+        _, ax = plt.subplots()
+    names = list(dict.fromkeys(groups)) if groups is not None else [None]
+    colors = plt.get_cmap("tab10")
+    for g, name in enumerate(names):
+        idx = [i for i in range(len(xy)) if groups is None or groups[i] == name]
+        ax.scatter(xy[idx, 0], xy[idx, 1], s=18, color=colors(g % 10), label=name)
+        for i in idx:
+            ax.annotate(
+                labels[i],
+                xy[i],
+                xytext=(3, 3),
+                textcoords="offset points",
+                fontsize=9,
+                color=colors(g % 10),
+            )
+    if groups is not None:
+        ax.legend(fontsize=8, loc="best")
+    if title:
+        ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
+# ---------------------------------------------------------------------------
+# Byte-pair encoding: watching the merges (notebook 02)
+# ---------------------------------------------------------------------------
+
+#: Background colours that alternate between neighbouring tokens.
+_PIECE_COLOURS = ("#cfe8fc", "#fde2c4", "#d7f5d3", "#f3d4f5")
+
+
+def bpe_pieces_at(tokenizer: BPETokenizer, text: str, num_merges: int) -> list[bytes]:
+    """The pieces ``text`` splits into when only the first ``num_merges`` merges are known.
+
+    ``num_merges=0`` gives single bytes; ``len(tokenizer.merges)`` gives what
+    ``tokenizer.encode_ordinary`` gives. Needs a tokenizer whose byte ``b`` is
+    id ``b`` (any tokenizer the course trains).
+    """
+    from llm101_helpers.tokenizers import BPETokenizer
+
+    total = len(tokenizer.merges)
+    if not 0 <= num_merges <= total:
+        raise ValueError(
+            f"num_merges must be in 0..{total} (the tokenizer's merges), got {num_merges}"
+        )
+    if any(tokenizer.ranks.get(bytes([b])) != b for b in range(256)):
+        raise ValueError(
+            "bpe_pieces_at needs byte b to be token b (a tokenizer the course trained)"
+        )
+    first = dict(list(tokenizer.merges.items())[:num_merges])
+    partial = BPETokenizer.from_merges(first, tokenizer.pattern)
+    return [partial.vocab[i] for i in partial.encode_ordinary(text)]
+
+
+def format_pieces(pieces: Sequence[bytes], sep: str = "|") -> str:
+    """Pieces joined by ``sep``; bytes that are not whole characters show as U+FFFD."""
+    return sep.join(p.decode("utf-8", errors="replace") for p in pieces)
+
+
+def pieces_html(pieces: Sequence[bytes]) -> str:
+    """Pieces as HTML: each token on its own alternating background, spaces shown as ``·``."""
+    spans = []
+    for k, piece in enumerate(pieces):
+        text = html.escape(piece.decode("utf-8", errors="replace"))
+        text = text.replace(" ", "·").replace("\n", "↵<br>")
+        colour = _PIECE_COLOURS[k % len(_PIECE_COLOURS)]
+        spans.append(f'<span style="background:{colour};padding:0 1px">{text}</span>')
+    return '<div style="font-family:monospace;line-height:1.9">' + "".join(spans) + "</div>"
+
+
+def describe_merge(tokenizer: BPETokenizer, step: int) -> str:
+    """One line about merge number ``step`` (1-based), or about the bytes when ``step`` is 0."""
+    if step == 0:
+        return "0 merges: every byte is its own token"
+    (a, b), new_id = list(tokenizer.merges.items())[step - 1]
+
+    def show(i: int) -> str:
+        return repr(tokenizer.vocab[i].decode("utf-8", errors="replace"))
+
+    return f"merge {step}: {show(a)} + {show(b)} -> {show(new_id)} (id {new_id})"
+
+
+def bpe_merge_stepper(tokenizer: BPETokenizer, text: str, step: int = 0):
+    """A slider over the merge number that shows how ``text`` splits after that many merges.
+
+    Returns an ipywidgets ``VBox`` (slider, a line describing the latest merge
+    and the token count, and the coloured pieces). Uses only ``IntSlider``,
+    ``HTML``, ``VBox`` and ``observe``, which behave the same in ipywidgets 7.7
+    and 8.x. For a static picture, print ``format_pieces(bpe_pieces_at(...))``.
+    """
+    import ipywidgets as widgets
+
+    n_bytes = len(text.encode("utf-8"))
+    slider = widgets.IntSlider(
+        value=step,
+        min=0,
+        max=len(tokenizer.merges),
+        description="merges",
+        continuous_update=True,
+        layout=widgets.Layout(width="95%"),
+    )
+    info = widgets.HTML()
+    view = widgets.HTML()
+    cache: dict[int, list[bytes]] = {}
+
+    def update(change=None) -> None:
+        k = slider.value
+        if k not in cache:
+            cache[k] = bpe_pieces_at(tokenizer, text, k)
+        pieces = cache[k]
+        info.value = (
+            f"<b>{html.escape(describe_merge(tokenizer, k))}</b><br>"
+            f"{len(pieces)} tokens for {n_bytes} bytes "
+            f"({n_bytes / max(len(pieces), 1):.2f} bytes per token)"
+        )
+        view.value = pieces_html(pieces)
+
+    slider.observe(update, names="value")
+    update()
+    box = widgets.VBox([slider, info, view])
+    box.slider, box.info, box.view = slider, info, view  # handles for tests and curious learners
+    return box

@@ -1,0 +1,47 @@
+"""Saved benchmark results agree with the tables shown in bench/README.md and the notebooks."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench_module(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _markdown(notebook: str) -> str:
+    nb = nbformat.read(ROOT / "notebooks" / notebook, as_version=4)
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+@pytest.fixture(scope="module")
+def bpe_report():
+    return json.loads((ROOT / "bench" / "results" / "bpe.json").read_text(encoding="utf-8"))
+
+
+def test_bpe_table_in_readme_and_notebook_02_matches_the_json(bpe_report):
+    table = _bench_module("bpe").markdown_table(bpe_report)
+    assert table in (ROOT / "bench" / "README.md").read_text(encoding="utf-8")
+    assert table in _markdown("02_byte_pair_encoding.ipynb")
+
+
+def test_bpe_results_record_a_correct_run(bpe_report):
+    by_size = {r["vocab_size"]: r for r in bpe_report["results"]}
+    assert bpe_report["chars"] == 1_000_000
+    # the reference token counts of issue 3, and the same ids as tiktoken
+    assert by_size[1024]["course_tokens"] == 409_532
+    assert by_size[512]["course_tokens"] == 514_450
+    for r in bpe_report["results"]:
+        assert r["encode"]["ids_identical_to_tiktoken"]
+        if "naive_same_merges" in r:
+            assert r["naive_same_merges"]
