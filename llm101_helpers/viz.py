@@ -26,6 +26,11 @@ case of a cosine-similarity matrix (a diverging scale fixed to [-1, 1]).
 Points: :func:`scatter_with_labels` draws 2-D points ``(N, 2)`` with a text
 label next to each, optionally coloured by group (e.g. a PCA projection of word
 vectors, from :func:`llm101_helpers.embeddings.pca`).
+
+Attention (notebooks 04-07): :func:`attention_figure` draws one attention
+matrix and highlights where a chosen query looks; :func:`attention_explorer`
+lets the learner pick layer, head and query. :func:`causal_dropout_figure` and
+:func:`causal_dropout_explorer` show the causal mask and dropout on the weights.
 """
 
 from __future__ import annotations
@@ -44,7 +49,12 @@ if TYPE_CHECKING:
     from llm101_helpers.tokenizers import BPETokenizer
 
 __all__ = [
+    "attention_explorer",
+    "attention_figure",
     "bpe_merge_stepper",
+    "causal_dropout_explorer",
+    "causal_dropout_figure",
+    "causal_dropout_weights",
     "bpe_pieces_at",
     "format_pieces",
     "pieces_html",
@@ -305,4 +315,244 @@ def bpe_merge_stepper(tokenizer: BPETokenizer, text: str, step: int = 0):
     update()
     box = widgets.VBox([slider, info, view])
     box.slider, box.info, box.view = slider, info, view  # handles for tests and curious learners
+    return box
+
+
+# --- Attention (notebooks 04-07) ---------------------------------------------
+#
+# Drawing functions first (they return a Figure and can be called on their
+# own: the static rendering that nbval compares), then the ipywidgets
+# explorers that redraw them. The explorers use ``interactive_output`` with the
+# inline backend and only ``IntSlider``, ``FloatSlider``, ``Dropdown``,
+# ``Checkbox``, ``Button``, ``HBox``, ``VBox`` and ``Output``, whose behaviour is
+# the same in ipywidgets 7.7 and 8.x (JupyterLab 4, classic Notebook, Colab).
+# Each explorer keeps the figure it drew last in ``box.state["figure"]`` so that
+# tests (and curious learners) can check what was drawn.
+
+
+def _attention_grid(weights) -> np.ndarray:
+    """Attention weights as a ``(layers, heads, T, T)`` array.
+
+    Accepts ``(T, T)``, ``(heads, T, T)``, ``(layers, heads, T, T)`` or a list
+    of per-layer ``(heads, T, T)`` / ``(T, T)`` tensors.
+    """
+    if isinstance(weights, list | tuple):
+        weights = np.stack([_attention_grid(w)[0] for w in weights])
+    data = _to_numpy(weights)
+    if data.ndim == 2:
+        data = data[None, None]
+    elif data.ndim == 3:
+        data = data[None]
+    if data.ndim != 4 or data.shape[-1] != data.shape[-2]:
+        raise ValueError(
+            "attention weights must have shape (T, T), (heads, T, T) or (layers, heads, T, T), "
+            f"got {tuple(data.shape)}"
+        )
+    return data
+
+
+def attention_figure(
+    weights: ArrayLike,
+    tokens: Sequence[str],
+    query: int | None = None,
+    title: str | None = None,
+    top: int = 3,
+) -> Figure:
+    """Heatmap of one ``(T, T)`` attention matrix (queries down, keys across).
+
+    With ``query`` set, that row is outlined in red, the ``top`` keys it attends
+    to most have red tick labels, and the title lists them with their weights.
+    Drawn with :func:`show_heatmaps` (colour scale fixed to [0, 1]).
+    """
+    from matplotlib.patches import Rectangle
+
+    data = _to_numpy(weights)
+    if data.ndim != 2 or data.shape[0] != data.shape[1] or data.shape[0] != len(tokens):
+        raise ValueError(
+            f"expected a ({len(tokens)}, {len(tokens)}) matrix for {len(tokens)} tokens, "
+            f"got {tuple(data.shape)}"
+        )
+    if query is not None and not 0 <= query < len(tokens):
+        raise ValueError(f"query must be in 0..{len(tokens) - 1}, got {query}")
+    panel_title = title
+    if query is not None:
+        order = np.argsort(-data[query], kind="stable")[:top]
+        attended = ", ".join(f"{tokens[j]!r} {data[query, j]:.2f}" for j in order)
+        panel_title = f"{title + chr(10) if title else ''}{tokens[query]!r} attends to {attended}"
+    fig = show_heatmaps(
+        data,
+        xlabels=list(tokens),
+        ylabels=list(tokens),
+        titles=None if panel_title is None else [panel_title],
+        xlabel="key",
+        ylabel="query",
+        vmin=0.0,
+        vmax=1.0,
+        panel_size=max(3.0, 0.45 * len(tokens)),
+    )
+    ax = fig.axes[0]
+    if query is not None:
+        n = len(tokens)
+        ax.add_patch(Rectangle((-0.5, query - 0.5), n, 1, fill=False, edgecolor="red", lw=2.5))
+        ax.get_yticklabels()[query].set_color("red")
+        for j in order:
+            ax.get_xticklabels()[j].set_color("red")
+    return fig
+
+
+def attention_explorer(
+    weights,
+    tokens: Sequence[str],
+    inputs: torch.Tensor | None = None,
+    layer: int = 0,
+    head: int = 0,
+    query: int | None = None,
+):
+    """Pick a layer, a head and a query token; see where that query looks.
+
+    ``weights``: attention weights (see :func:`_attention_grid` for the shapes)
+    or an attention module; a module is called as
+    ``module(inputs, return_weights=True)`` on a batch of one sequence.
+    Returns an ipywidgets ``VBox`` of controls and the plot; the drawing is
+    :func:`attention_figure`, which you can call directly for a static picture.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    if isinstance(weights, torch.nn.Module):
+        if inputs is None or inputs.dim() != 3 or inputs.shape[0] != 1:
+            shape = None if inputs is None else tuple(inputs.shape)
+            raise ValueError(f"a module needs inputs of shape (1, T, d_in), got {shape}")
+        with torch.no_grad():
+            _, weights = weights(inputs, return_weights=True)
+        weights = weights[0]  # (heads, T, T) or (T, T)
+    grid = _attention_grid(weights)  # (L, H, T, T)
+    n_layers, n_heads, T, _ = grid.shape
+    if T != len(tokens):
+        raise ValueError(f"weights are for {T} tokens but {len(tokens)} tokens were given")
+
+    layer_w = widgets.IntSlider(value=layer, min=0, max=n_layers - 1, description="layer")
+    head_w = widgets.IntSlider(value=head, min=0, max=n_heads - 1, description="head")
+    query_w = widgets.Dropdown(
+        options=[("(none)", -1)] + [(f"{i}: {t}", i) for i, t in enumerate(tokens)],
+        value=-1 if query is None else query,
+        description="query",
+    )
+    layer_w.disabled = n_layers == 1
+    head_w.disabled = n_heads == 1
+    state: dict = {"figure": None}
+
+    def redraw(layer: int, head: int, query: int) -> None:
+        if state["figure"] is not None:
+            plt.close(state["figure"])
+        title = f"layer {layer}, head {head}" if n_layers > 1 or n_heads > 1 else None
+        state["figure"] = attention_figure(
+            grid[layer, head], tokens, None if query < 0 else query, title=title
+        )
+        state["drawn"] = (layer, head, query)
+
+    out = widgets.interactive_output(redraw, {"layer": layer_w, "head": head_w, "query": query_w})
+    box = widgets.VBox([widgets.HBox([layer_w, head_w, query_w]), out])
+    box.controls = {"layer": layer_w, "head": head_w, "query": query_w}
+    box.state = state
+    return box
+
+
+def causal_dropout_weights(
+    scores: ArrayLike, causal: bool = True, dropout: float = 0.0, seed: int = 0
+) -> torch.Tensor:
+    """Scaled scores -> attention weights, optionally masked and with dropout.
+
+    ``scores``: ``(T, T)`` already divided by ``sqrt(d_k)``. With ``causal``,
+    entries above the diagonal become ``-inf`` before the softmax. Dropout
+    zeroes each weight with probability ``dropout`` (drawn from a generator
+    seeded with ``seed``) and scales the kept ones by ``1 / (1 - dropout)``,
+    as ``nn.Dropout`` does in training mode.
+    """
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    s = torch.as_tensor(_to_numpy(scores), dtype=torch.float64)
+    T = s.shape[-1]
+    if causal:
+        future = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+        s = s.masked_fill(future, float("-inf"))
+    weights = torch.softmax(s, dim=-1)
+    if dropout > 0:
+        g = torch.Generator().manual_seed(seed)
+        keep = torch.rand(weights.shape, generator=g, dtype=torch.float64) >= dropout
+        weights = weights * keep / (1.0 - dropout)
+    return weights
+
+
+def causal_dropout_figure(
+    scores: ArrayLike,
+    tokens: Sequence[str],
+    causal: bool = True,
+    dropout: float = 0.0,
+    seed: int = 0,
+) -> Figure:
+    """Heatmap of :func:`causal_dropout_weights` with every weight written in its cell."""
+    weights = causal_dropout_weights(scores, causal, dropout, seed).numpy()
+    title = f"{'causal mask' if causal else 'no mask'}, dropout {dropout:.2f}"
+    if dropout > 0:
+        title += f" (seed {seed})"
+    fig = show_heatmaps(
+        weights,
+        xlabels=list(tokens),
+        ylabels=list(tokens),
+        titles=[title],
+        xlabel="key",
+        ylabel="query",
+        vmin=0.0,
+        vmax=max(1.0, float(weights.max())),
+        panel_size=max(3.5, 0.6 * len(tokens)),
+    )
+    ax = fig.axes[0]
+    for i in range(weights.shape[0]):
+        for j in range(weights.shape[1]):
+            w = weights[i, j]
+            ax.text(
+                j,
+                i,
+                f"{w:.2f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if w < 0.5 else "black",
+            )
+    return fig
+
+
+def causal_dropout_explorer(
+    scores: ArrayLike,
+    tokens: Sequence[str],
+    causal: bool = True,
+    dropout: float = 0.4,
+    seed: int = 0,
+):
+    """Toggle the causal mask, move the dropout rate, resample the dropout mask.
+
+    Returns an ipywidgets ``VBox``; the drawing is :func:`causal_dropout_figure`.
+    "resample" increases the seed by one, so every picture can be reproduced.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    mask_w = widgets.Checkbox(value=causal, description="causal mask")
+    drop_w = widgets.FloatSlider(value=dropout, min=0.0, max=0.9, step=0.05, description="dropout")
+    seed_w = widgets.IntSlider(value=seed, min=0, max=1000, description="seed")
+    resample = widgets.Button(description="resample")
+    resample.on_click(lambda _: setattr(seed_w, "value", (seed_w.value + 1) % 1001))
+    state: dict = {"figure": None}
+
+    def redraw(causal: bool, dropout: float, seed: int) -> None:
+        if state["figure"] is not None:
+            plt.close(state["figure"])
+        state["figure"] = causal_dropout_figure(scores, tokens, causal, dropout, seed)
+        state["drawn"] = (causal, dropout, seed)
+
+    out = widgets.interactive_output(redraw, {"causal": mask_w, "dropout": drop_w, "seed": seed_w})
+    box = widgets.VBox([widgets.HBox([mask_w, drop_w]), widgets.HBox([seed_w, resample]), out])
+    box.controls = {"causal": mask_w, "dropout": drop_w, "seed": seed_w, "resample": resample}
+    box.state = state
     return box
