@@ -14,8 +14,12 @@ Like ``viz``, every drawing function returns the ``Figure`` without showing it
   edges (exploding) is visible at a glance.
 - :func:`activation_histogram_widget` wraps it in a slider (layer) and a
   checkbox (normalization on/off). It uses only ``IntSlider``, ``Checkbox``,
-  ``HBox``, ``VBox`` and ``interactive_output``, which behave the same in
-  ipywidgets 7.7 and 8.x.
+  ``Image``, ``HBox``, ``VBox`` and ``observe``, which behave the same in
+  ipywidgets 7.7 and 8.x. The figure is rendered to PNG bytes and shown in an
+  ``Image`` widget rather than printed into an ``Output`` widget (as
+  ``interactive_output`` does): nbclient, which executes the notebooks for
+  ``make notebooks``, fails with a ``KeyError`` when an ``Output`` widget
+  receives output while widget state is not stored.
 """
 
 from __future__ import annotations
@@ -88,8 +92,11 @@ def plot_layer_stats(
         ax.set_xlabel(xlabel)
     for ax in axes.ravel()[len(keys) :]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize="small")
-    fig.tight_layout()
+    # one legend for all panels, in a strip below them, so it hides no line
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=len(labels), fontsize="small")
+    strip = 0.4 / fig.get_figheight()  # 0.4 inch
+    fig.tight_layout(rect=(0, strip, 1, 1))
     return fig
 
 
@@ -134,11 +141,11 @@ def activation_histogram(
     color = "tab:green" if normalized else "tab:red"
     ax.hist(clipped, bins=bins, range=(-xlim, xlim), color=color, alpha=0.8)
     ax.set_xlim(-xlim, xlim)
-    which = "with LayerNorm" if normalized else "without normalization"
-    ax.set_title(
-        f"layer {layer}, {which}: std {values.std():.2g}, {outside:.0%} beyond ±{xlim:g}",
-        fontsize="medium",
-    )
+    which = "with LayerNorm" if normalized else "without norm"
+    title = f"layer {layer}, {which}: std {values.std():.2g}"
+    if outside:
+        title += f", {outside:.0%} beyond ±{xlim:g}"
+    ax.set_title(title, fontsize="medium")
     ax.set_xlabel("activation value")
     ax.set_ylabel("count")
     fig.tight_layout()
@@ -155,12 +162,13 @@ def activation_histogram_widget(
     """A layer slider and a normalization checkbox over :func:`activation_histogram`.
 
     Returns an ipywidgets ``VBox``: ``children[0]`` is an ``HBox`` holding the
-    ``IntSlider`` and the ``Checkbox``, ``children[1]`` the output area that
-    shows the histogram for the current values.
+    ``IntSlider`` and the ``Checkbox``, ``children[1]`` an ``Image`` showing the
+    histogram (PNG) for the current values, redrawn whenever either changes.
     """
+    import io
+
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
-    from IPython.display import display
 
     _check_layer(acts_plain, acts_norm, layer)
     slider = widgets.IntSlider(
@@ -171,11 +179,18 @@ def activation_histogram_widget(
         continuous_update=False,
     )
     checkbox = widgets.Checkbox(value=normalized, description="LayerNorm")
+    image = widgets.Image(format="png")
 
-    def show(layer: int, normalized: bool) -> None:
-        fig = activation_histogram(acts_plain, acts_norm, layer, normalized, **hist_kwargs)
-        display(fig)
-        plt.close(fig)  # displayed once, by us, not again by the inline backend
+    def update(change=None) -> None:
+        fig = activation_histogram(
+            acts_plain, acts_norm, slider.value, checkbox.value, **hist_kwargs
+        )
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        plt.close(fig)  # shown through the Image widget, not by the inline backend
+        image.value = buffer.getvalue()
 
-    out = widgets.interactive_output(show, {"layer": slider, "normalized": checkbox})
-    return widgets.VBox([widgets.HBox([slider, checkbox]), out])
+    slider.observe(update, names="value")
+    checkbox.observe(update, names="value")
+    update()
+    return widgets.VBox([widgets.HBox([slider, checkbox]), image])

@@ -37,6 +37,8 @@ def test_plot_layer_stats_draws_one_line_per_network_in_each_panel():
     assert std_ax.get_title() == "activation std" and grad_ax.get_title() == "grad"
     assert std_ax.get_yscale() == "log" and grad_ax.get_yscale() == "linear"
     assert [line.get_label() for line in std_ax.lines] == ["plain", "LayerNorm"]
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["plain", "LayerNorm"]
     np.testing.assert_allclose(std_ax.lines[0].get_xdata(), [1, 2, 3])
     np.testing.assert_allclose(grad_ax.lines[0].get_ydata(), [1e-4, 1e-2, 1.0])
     np.testing.assert_allclose(grad_ax.lines[1].get_ydata(), [0.5, 0.6, 0.7])
@@ -64,9 +66,10 @@ def test_activation_histogram_counts_every_value_and_clips_to_the_axis():
     assert "layer 3" in ax.get_title() and "without" in ax.get_title()
     assert "33%" in ax.get_title()  # 2 of 6 beyond the axis
 
-    fig = nw.activation_histogram(plain, norm, layer=5, normalized=True)
+    fig = nw.activation_histogram(plain, norm, layer=5, normalized=True, xlim=100.0)
     assert sum(p.get_height() for p in fig.axes[0].patches) == 200
     assert "layer 5, with LayerNorm" in fig.axes[0].get_title()
+    assert "beyond" not in fig.axes[0].get_title()  # nothing outside: not mentioned
 
 
 def test_activation_histogram_errors():
@@ -88,7 +91,7 @@ def test_widget_redraws_for_the_slider_and_the_checkbox(monkeypatch):
     monkeypatch.setattr(nw, "activation_histogram", record)
     plain, norm = _stacks()
     box = nw.activation_histogram_widget(plain, norm, layer=2, normalized=False, bins=10)
-    controls, _out = box.children
+    controls, image = box.children
     slider, checkbox = controls.children
     assert (slider.min, slider.max, slider.value) == (1, 5, 2)
     assert checkbox.value is False
@@ -97,13 +100,20 @@ def test_widget_redraws_for_the_slider_and_the_checkbox(monkeypatch):
     slider.value = 4
     checkbox.value = True
     assert calls[1:] == [(4, False, {"bins": 10}), (4, True, {"bins": 10})]
+    assert bytes(image.value).startswith(b"\x89PNG")
 
 
 def test_widget_draws_the_real_histogram_and_rejects_a_bad_layer():
     pytest.importorskip("ipywidgets")
     plain, norm = _stacks()
     box = nw.activation_histogram_widget(plain, norm, layer=5, normalized=True)
-    box.children[0].children[0].value = 1  # no error through the real drawing function
-    assert plt.get_fignums() == []  # every drawn figure was closed after display
+    controls, image = box.children
+    first = bytes(image.value)
+    assert first.startswith(b"\x89PNG")
+    controls.children[0].value = 1  # through the real drawing function
+    assert bytes(image.value).startswith(b"\x89PNG") and bytes(image.value) != first
+    controls.children[1].value = False
+    assert bytes(image.value).startswith(b"\x89PNG")
+    assert plt.get_fignums() == []  # every drawn figure was closed after rendering
     with pytest.raises(ValueError, match="layer must be in"):
         nw.activation_histogram_widget(plain, norm, layer=0)
