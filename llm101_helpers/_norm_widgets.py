@@ -143,8 +143,8 @@ def activation_histogram(
     ax.set_xlim(-xlim, xlim)
     which = "with LayerNorm" if normalized else "without norm"
     title = f"layer {layer}, {which}: std {values.std():.2g}"
-    if outside:
-        title += f", {outside:.0%} beyond ±{xlim:g}"
+    if outside >= 0.0005:  # shown when it is at least 0.1% once rounded
+        title += f", {outside:.1%} beyond ±{xlim:g}"
     ax.set_title(title, fontsize="medium")
     ax.set_xlabel("activation value")
     ax.set_ylabel("count")

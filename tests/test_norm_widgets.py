@@ -64,7 +64,7 @@ def test_activation_histogram_counts_every_value_and_clips_to_the_axis():
     assert heights[0] == 1 and heights[-1] == 1  # -100 and 100 land in the edge bins
     assert ax.get_xlim() == (-4.0, 4.0)
     assert "layer 3" in ax.get_title() and "without" in ax.get_title()
-    assert "33%" in ax.get_title()  # 2 of 6 beyond the axis
+    assert "33.3% beyond ±4" in ax.get_title()  # 2 of 6 beyond the axis
 
     fig = nw.activation_histogram(plain, norm, layer=5, normalized=True, xlim=100.0)
     assert sum(p.get_height() for p in fig.axes[0].patches) == 200
