@@ -9,19 +9,20 @@ or NumPy arrays, draws with matplotlib, and returns the ``Figure`` (or the
 Heatmaps: the tensor contract
 -----------------------------
 :func:`show_heatmaps` is the one heatmap function of the course (in the style
-of d2l's ``show_heatmaps``). ``matrices`` may be
+of d2l's ``show_heatmaps``). Its ``weights`` (a tensor or array) may be
 
-- ``(m, n)``: one heatmap;
-- ``(k, m, n)``: ``k`` heatmaps side by side (e.g. random vs trained, or the
-  heads of one attention layer);
-- ``(r, c, m, n)``: an ``r`` x ``c`` grid (e.g. layers x heads).
+- ``(q, k)``: one heatmap (for attention: queries down, keys across);
+- ``(heads, q, k)``: one heatmap per head, side by side in one row (also
+  used for "random vs trained");
+- ``(layers, heads, q, k)``: a grid, one row per layer, one column per head.
 
-Every panel has ``m`` rows and ``n`` columns. ``xlabels`` names the ``n``
-columns and ``ylabels`` the ``m`` rows (for attention: the key tokens and the
-query tokens), ``titles`` names the panels (``k`` or ``r * c`` strings, in
-row-major order). All panels share one colour scale and one colour bar, so
-their colours can be compared. :func:`similarity_heatmap` is the special
-case of a cosine-similarity matrix (a diverging scale fixed to [-1, 1]).
+Every panel has ``q`` rows and ``k`` columns. ``row_labels`` (``q`` strings)
+names the rows and ``col_labels`` (``k`` strings) the columns; ``titles``
+names the panels (``heads`` or ``layers * heads`` strings, row-major). A
+label list of the wrong length raises ``ValueError`` naming both numbers. All
+panels share one colour scale and one colour bar, so their colours can be
+compared. :func:`similarity_heatmap` is the special case of a
+cosine-similarity matrix (a diverging scale fixed to [-1, 1]).
 
 Points: :func:`scatter_with_labels` draws 2-D points ``(N, 2)`` with a text
 label next to each, optionally coloured by group (e.g. a PCA projection of word
@@ -73,9 +74,9 @@ def _to_numpy(x: ArrayLike | Sequence) -> np.ndarray:
 
 
 def show_heatmaps(
-    matrices: ArrayLike,
-    xlabels: Sequence[str] | None = None,
-    ylabels: Sequence[str] | None = None,
+    weights: ArrayLike,
+    row_labels: Sequence[str] | None = None,
+    col_labels: Sequence[str] | None = None,
     titles: Sequence[str] | None = None,
     *,
     xlabel: str | None = None,
@@ -85,39 +86,47 @@ def show_heatmaps(
     vmax: float | None = None,
     colorbar: bool = True,
     panel_size: float = 3.0,
+    xlabels: Sequence[str] | None = None,
+    ylabels: Sequence[str] | None = None,
 ) -> Figure:
-    """Draw one heatmap per ``(m, n)`` matrix; return the figure.
+    """Draw one heatmap per ``(q, k)`` matrix of ``weights``; return the figure.
 
-    ``matrices``: ``(m, n)``, ``(k, m, n)`` or ``(r, c, m, n)`` (see the module
-    docstring). ``xlabels`` (``n`` strings) and ``ylabels`` (``m`` strings) become
-    tick labels on every panel; without them, ticks are plain indices.
-    ``xlabel``/``ylabel`` name the axes. ``vmin``/``vmax`` default to the
-    minimum and maximum over all panels, so colours mean the same everywhere.
-    Each panel is about ``panel_size`` inches wide.
+    ``weights``: ``(q, k)``, ``(heads, q, k)`` or ``(layers, heads, q, k)``
+    (see the module docstring). ``row_labels`` (``q`` strings) and
+    ``col_labels`` (``k`` strings) become tick labels on every panel; without
+    them, ticks are plain indices. ``xlabels``/``ylabels`` are other names for
+    ``col_labels``/``row_labels`` (labels by axis). ``xlabel``/``ylabel`` name
+    the axes. ``vmin``/``vmax`` default to the minimum and maximum over all
+    panels, so colours mean the same everywhere. Each panel is about
+    ``panel_size`` inches wide.
     """
     import matplotlib.pyplot as plt
 
-    data = _to_numpy(matrices)
+    row_labels = _one_of(row_labels, ylabels, "row_labels", "ylabels")
+    col_labels = _one_of(col_labels, xlabels, "col_labels", "xlabels")
+    data = _to_numpy(weights)
     if data.ndim == 2:
-        data = data[None, None]
+        data = data[None, None]  # (1, 1, q, k)
     elif data.ndim == 3:
-        data = data[None]
+        data = data[None]  # (1, heads, q, k)
     elif data.ndim != 4:
         raise ValueError(
-            f"matrices must have shape (m, n), (k, m, n) or (rows, cols, m, n), "
+            "weights must have shape (q, k), (heads, q, k) or (layers, heads, q, k), "
             f"got {data.ndim} dimensions {tuple(data.shape)}"
         )
     rows, cols, m, n = data.shape
-    if xlabels is not None and len(xlabels) != n:
-        raise ValueError(f"got {len(xlabels)} xlabels for matrices with {n} columns")
-    if ylabels is not None and len(ylabels) != m:
-        raise ValueError(f"got {len(ylabels)} ylabels for matrices with {m} rows")
+    if m == 0 or n == 0:
+        raise ValueError(f"weights must have at least one row and column, got {tuple(data.shape)}")
+    if row_labels is not None and len(row_labels) != m:
+        raise ValueError(f"got {len(row_labels)} row_labels for matrices with {m} rows")
+    if col_labels is not None and len(col_labels) != n:
+        raise ValueError(f"got {len(col_labels)} col_labels for matrices with {n} columns")
     if titles is not None and len(titles) != rows * cols:
         raise ValueError(f"got {len(titles)} titles for {rows * cols} panels ({rows} x {cols})")
     vmin = float(np.nanmin(data)) if vmin is None else vmin
     vmax = float(np.nanmax(data)) if vmax is None else vmax
 
-    height = panel_size * m / n if n else panel_size
+    height = panel_size * m / n
     fig, axes = plt.subplots(
         rows,
         cols,
@@ -131,10 +140,10 @@ def show_heatmaps(
         for c in range(cols):
             ax = axes[r, c]
             image = ax.imshow(data[r, c], cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
-            if xlabels is not None:
-                ax.set_xticks(range(n), list(xlabels), rotation=90)
-            if ylabels is not None:
-                ax.set_yticks(range(m), list(ylabels))
+            if col_labels is not None:
+                ax.set_xticks(range(n), list(col_labels), rotation=90)
+            if row_labels is not None:
+                ax.set_yticks(range(m), list(row_labels))
             if titles is not None:
                 ax.set_title(titles[r * cols + c])
             if xlabel and r == rows - 1:
@@ -144,6 +153,13 @@ def show_heatmaps(
     if colorbar and image is not None:
         fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8)
     return fig
+
+
+def _one_of(value, alias, name: str, alias_name: str):
+    """``value`` or its ``alias``; giving both is an error."""
+    if value is not None and alias is not None:
+        raise ValueError(f"give {name} or {alias_name}, not both (they are the same thing)")
+    return alias if value is None else value
 
 
 def similarity_heatmap(
@@ -160,8 +176,8 @@ def similarity_heatmap(
     """
     return show_heatmaps(
         similarities,
-        xlabels=labels,
-        ylabels=labels,
+        row_labels=labels,
+        col_labels=labels,
         titles=titles,
         cmap="RdBu_r",
         vmin=-1.0,
