@@ -59,7 +59,9 @@ def regenerate(path: Path) -> float:
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
         record_timing=False,
-        store_widget_state=False,
+        # True: nbclient 0.11 raises KeyError when an ipywidgets Output widget (as made by
+        # interactive_output) captures output and widget state is not kept; clean() drops it.
+        store_widget_state=True,
     )
     client.execute()
     took = time.perf_counter() - start
