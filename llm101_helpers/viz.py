@@ -394,7 +394,8 @@ def attention_figure(
     if query is not None:
         order = np.argsort(-data[query], kind="stable")[:top]
         attended = ", ".join(f"{tokens[j]!r} {data[query, j]:.2f}" for j in order)
-        panel_title = f"{title + chr(10) if title else ''}{tokens[query]!r} attends to {attended}"
+        lines = [title] if title else []
+        panel_title = "\n".join([*lines, f"{tokens[query]!r} attends to {attended}"])
     fig = show_heatmaps(
         data,
         xlabels=list(tokens),
