@@ -51,6 +51,8 @@ CHROMIUM_FLAGS = [
 SERVER_START_S = 90
 RUN_ALL_S = 240  # whole notebook through the UI; nbval's budget is 120 s per notebook on 2 cores
 UI_S = 30_000  # ms, for single UI steps
+# the notebook on screen (JupyterLab keeps other open notebooks in the DOM, hidden)
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
 if not CHROMIUM.exists():
     pytest.skip(
@@ -196,16 +198,16 @@ def _screenshot(page, name: str) -> Path:
 
 
 _ALL_CELLS_RAN = """() => {
-    const indicator = document.querySelector('.jp-NotebookPanel .jp-Notebook-ExecutionIndicator');
-    const prompts = [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')]
+    const indicator = document.querySelector('PANEL .jp-Notebook-ExecutionIndicator');
+    const prompts = [...document.querySelectorAll('PANEL .jp-CodeCell .jp-InputPrompt')]
         .map(e => e.textContent.trim());
     return indicator !== null && indicator.dataset.status === 'idle'
         && prompts.length > 0 && prompts.every(t => /^\\[\\d+\\]:$/.test(t));
-}"""
+}""".replace("PANEL", PANEL)
 
 _ANY_CELL_RAN = """() => [...document.querySelectorAll(
-        '.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')]
-    .some(e => /\\[(\\d+|\\*)\\]/.test(e.textContent))"""
+        'PANEL .jp-CodeCell .jp-InputPrompt')]
+    .some(e => /\\[(\\d+|\\*)\\]/.test(e.textContent))""".replace("PANEL", PANEL)
 
 
 def _accept_kernel_dialog(page, wait_ms: int = 5_000) -> None:
@@ -222,11 +224,13 @@ def _accept_kernel_dialog(page, wait_ms: int = 5_000) -> None:
 def open_and_run_all(page, lab: Lab, notebook: str) -> nbformat.NotebookNode:
     """Open ``notebook``, run all cells from the Run menu, wait for the kernel to go idle,
     save, and return the saved notebook (as JupyterLab wrote it)."""
-    page.goto(f"{lab.url}/lab/tree/{notebook}")
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
+    # a workspace of its own, reset, so no tab from an earlier test is restored next to it
+    workspace = Path(notebook).stem.replace("_", "-")
+    page.goto(f"{lab.url}/lab/workspaces/{workspace}/tree/{notebook}?reset")
+    page.wait_for_selector(f"{PANEL} .jp-Cell", timeout=60_000)
     _accept_kernel_dialog(page)
     page.wait_for_selector(
-        ".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000
+        f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000
     )
     for _attempt in range(3):  # a click that lands while the UI is still settling is lost
         page.get_by_role("menuitem", name="Run", exact=True).click()
@@ -283,9 +287,7 @@ def test_02_merge_stepper_redraws_when_the_slider_moves(page, lab):
     nb = open_and_run_all(page, lab, "02_byte_pair_encoding.ipynb")
     assert_no_unexpected_errors(nb, page)
 
-    stepper = page.locator(".jp-NotebookPanel .widget-vbox").filter(
-        has=page.locator(".widget-hslider")
-    )
+    stepper = page.locator(f"{PANEL} .widget-vbox").filter(has=page.locator(".widget-hslider"))
     sync_api.expect(stepper).to_have_count(1, timeout=UI_S)  # widget views render after the run
     stepper.scroll_into_view_if_needed()
     slider = stepper.locator(".widget-hslider")
@@ -304,3 +306,82 @@ def test_02_merge_stepper_redraws_when_the_slider_moves(page, lab):
     assert view.inner_html() != before_view
     assert view.inner_html().count("<span") == 15  # as the static rendering says for 300 merges
     _screenshot(page, "02-merge-stepper-after")
+
+
+# ---------------------------------------------------------------------------
+# Notebooks 06 and 07: the attention explorers
+# ---------------------------------------------------------------------------
+
+
+def _explorer(page, has_text: str):
+    """The (single) widget box whose controls include one labelled ``has_text``."""
+    box = (
+        page.locator(f"{PANEL} .jp-OutputArea-output .widget-vbox")
+        .filter(has=page.locator(".widget-label", has_text=has_text))
+        .filter(has=page.locator(".widget-output"))
+    )
+    sync_api.expect(box).to_have_count(1, timeout=UI_S)
+    box.scroll_into_view_if_needed()
+    return box
+
+
+def _image_src(box) -> str:
+    image = box.locator(".widget-output img").first
+    sync_api.expect(image).to_be_visible(timeout=UI_S)
+    return image.get_attribute("src")
+
+
+def _wait_for_new_image(box, old_src: str) -> str:
+    box.page.wait_for_function(
+        "([el, old]) => { const img = el.querySelector('.widget-output img');"
+        " return img !== null && img.getAttribute('src') !== old; }",
+        arg=[box.element_handle(), old_src],
+        timeout=UI_S,
+    )
+    return _image_src(box)
+
+
+def _control(box, label: str):
+    return (
+        box.locator(".widget-inline-hbox, .widget-hslider, .widget-dropdown, .widget-checkbox")
+        .filter(has=box.page.locator(".widget-label", has_text=label))
+        .first
+    )
+
+
+def test_07_attention_explorer_redraws_for_a_new_head_and_query(page, lab):
+    nb = open_and_run_all(page, lab, "07_multi_head_attention.ipynb")
+    assert_no_unexpected_errors(nb, page)
+    box = _explorer(page, "head")
+    first = _image_src(box)
+    _screenshot(page, "07-explorer-before")
+
+    head = _control(box, "head")
+    set_slider(head, 1)
+    sync_api.expect(head.locator(".widget-readout")).to_have_text("1", timeout=UI_S)
+    second = _wait_for_new_image(box, first)
+
+    query = _control(box, "query").locator("select")
+    options = query.locator("option").all_inner_texts()
+    assert len(options) > 2, options
+    query.select_option(label=options[2])
+    sync_api.expect(query).to_have_value(query.locator("option").nth(2).get_attribute("value"))
+    _wait_for_new_image(box, second)
+    _screenshot(page, "07-explorer-after")
+
+
+def test_06_causal_dropout_explorer_redraws_for_mask_and_rate(page, lab):
+    nb = open_and_run_all(page, lab, "06_causal_attention.ipynb")
+    assert_no_unexpected_errors(nb, page)
+    box = _explorer(page, "dropout")
+    first = _image_src(box)
+    _screenshot(page, "06-explorer-before")
+
+    box.locator(".widget-checkbox input[type=checkbox]").first.click()  # mask off
+    second = _wait_for_new_image(box, first)
+
+    rate = _control(box, "dropout")
+    set_slider(rate, 0.1)
+    sync_api.expect(rate.locator(".widget-readout")).to_have_text("0.10", timeout=UI_S)
+    _wait_for_new_image(box, second)
+    _screenshot(page, "06-explorer-after")
