@@ -40,6 +40,7 @@ import math
 import sys
 import tempfile
 import time
+import zipfile
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -424,6 +425,12 @@ def load_checkpoint(
     package, a failed checksum, or a config mismatch naming the fields.
     """
     path = Path(path)
+    if path.exists() and not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+        raise CheckpointError(
+            f"{path} could not be read as a checkpoint (truncated or corrupted?): it is not a "
+            f"complete torch.save archive ({path.stat().st_size:,} bytes, no zip directory at "
+            "the end); download or save it again"
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
