@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from llm101_helpers import _norm_widgets as nw  # noqa: E402
+from llm101_helpers import viz as nw  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
