@@ -45,3 +45,23 @@ def test_bpe_results_record_a_correct_run(bpe_report):
         assert r["encode"]["ids_identical_to_tiktoken"]
         if "naive_same_merges" in r:
             assert r["naive_same_merges"]
+
+
+@pytest.fixture(scope="module")
+def train_report():
+    return json.loads((ROOT / "bench" / "results" / "train.json").read_text(encoding="utf-8"))
+
+
+def test_train_table_in_readme_matches_the_json(train_report):
+    table = _bench_module("train").markdown_table(train_report)
+    assert table in (ROOT / "bench" / "README.md").read_text(encoding="utf-8")
+
+
+def test_train_results_record_the_configuration_and_meet_the_targets(train_report):
+    r = train_report
+    assert (r["iters"], r["batch_size"], r["context_length"]) == (2000, 12, 64)
+    assert r["val_loss"] <= 1.89
+    nanogpt_tokens_per_second = 2000 * 12 * 64 / (7 * 60)
+    assert r["tokens_per_second"] >= nanogpt_tokens_per_second
+    assert 0 < r["mfu"] < 1
+    assert r["mfu"] == pytest.approx(r["achieved_gflops"] / r["peak_gflops"])
