@@ -4,7 +4,15 @@ The notebooks derive each idea step by step; the class a notebook arrives at
 lives here, grouped by concept:
 
 - ``device``: pick CUDA, MPS or CPU and make notebook output reproducible.
-- ``data``: the course's own poetry corpus and public-domain corpora on demand.
+- ``data``: the course's own poetry corpus, public-domain corpora on demand,
+  and next-token training windows (``SlidingWindowDataset``, ``create_dataloader``).
+- ``tokenizers``: ``WordTokenizer`` (notebook 01) and byte-level ``BPETokenizer`` (02).
+- ``embeddings``: token and position embeddings, skip-gram word vectors (03).
+- ``attention``: simple, self, causal and multi-head attention (04-07).
+- ``normalization``: ``LayerNorm`` and ``RMSNorm`` (08).
+- ``model``: the transformer block and the GPT, with ``generate`` (09).
+- ``training``: training loop, evaluation and checkpoints (10).
+- ``viz``: heatmaps, plots and the notebooks' interactive widgets.
 """
 
 from llm101_helpers.device import describe_device, get_device, setup_notebook
