@@ -1,0 +1,356 @@
+"""Exercises that check themselves.
+
+Each lesson ends with a few exercises: the learner writes a function, then runs
+``check("05.scaled_scores", scaled_scores)``. The check calls the learner's
+function on several inputs (edge cases included), compares every result with
+the course's reference implementation and prints a short verdict:
+
+- all passed: how many checks, and what they covered;
+- a failure: the first input whose result differs, expected against got, and a hint;
+- an exception in the learner's code: its type and message, and the input that caused it;
+- a stub (raises ``NotImplementedError`` or returns ``None`` / ``...``): "not implemented yet".
+
+The reference is never printed, only its results. Inputs are built from fixed
+seeds and printed rounded, so a notebook's output is the same on every run.
+Use :func:`evaluate` to get the verdict as a :class:`Verdict` without printing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from llm101_helpers.attention import causal_mask, simple_attention
+from llm101_helpers.tokenizers import UNK, WordTokenizer, get_pair_counts, merge_pair
+
+__all__ = ["EXERCISES", "Case", "Exercise", "Verdict", "check", "evaluate"]
+
+#: Tolerances for comparing float tensors (as ``torch.testing.assert_close`` for float32).
+RTOL, ATOL = 1.3e-6, 1e-5
+
+
+@dataclass(frozen=True)
+class Case:
+    """One input to an exercise: a label for the verdict and the positional arguments."""
+
+    label: str
+    args: tuple
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """An exercise: its reference, its inputs and the hint shown when an answer is wrong."""
+
+    name: str
+    reference: Callable[..., Any]
+    cases: Sequence[Case]
+    hint: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of a check: ``status`` is passed, failed, error or not_implemented."""
+
+    name: str
+    status: str
+    passed: int
+    total: int
+    message: str = field(repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "passed"
+
+
+# ---------------------------------------------------------------------------
+# Showing values: rounded, no memory addresses, short
+# ---------------------------------------------------------------------------
+
+
+def _round(x: Any) -> Any:
+    if isinstance(x, float):
+        return round(x, 4) + 0.0  # + 0.0 turns -0.0 into 0.0
+    if isinstance(x, list):
+        return [_round(v) for v in x]
+    return x
+
+
+def _show(x: Any, limit: int = 300) -> str:
+    """A stable, short text for ``x`` (tensors as shape, dtype and rounded values)."""
+    if isinstance(x, torch.Tensor):
+        values = _round(x.detach().cpu().tolist())
+        dtype = str(x.dtype).removeprefix("torch.")
+        text = f"tensor of shape {tuple(x.shape)}, {dtype}: {values}"
+    elif isinstance(x, tuple):
+        text = "(" + ", ".join(_show(v, limit) for v in x) + ("," if len(x) == 1 else "") + ")"
+    elif isinstance(x, (dict, list, str, int, float, bool)) or x is None:
+        text = repr(_round(x))
+    else:
+        text = f"a {type(x).__name__} object"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _difference(expected: Any, got: Any) -> str | None:
+    """Why ``got`` is not ``expected`` (None when they agree)."""
+    if isinstance(expected, torch.Tensor):
+        if not isinstance(got, torch.Tensor):
+            return f"expected a tensor, got {type(got).__name__}"
+        if got.shape != expected.shape:
+            return f"expected shape {tuple(expected.shape)}, got shape {tuple(got.shape)}"
+        if expected.dtype == torch.bool or not expected.is_floating_point():
+            if got.dtype != expected.dtype:
+                return f"expected dtype {expected.dtype}, got {got.dtype}"
+            return None if torch.equal(got.cpu(), expected) else "values differ"
+        if not got.is_floating_point():
+            return f"expected a floating-point tensor, got dtype {got.dtype}"
+        close = torch.allclose(got.detach().cpu().to(expected.dtype), expected, RTOL, ATOL)
+        return None if close else "values differ"
+    if isinstance(expected, tuple) and isinstance(got, tuple) and len(got) == len(expected):
+        for i, (e, g) in enumerate(zip(expected, got, strict=True)):
+            why = _difference(e, g)
+            if why:
+                return f"item {i} of the result: {why}"
+        return None
+    if isinstance(expected, dict) and isinstance(got, dict):
+        return None if got == expected else "the dictionaries differ"
+    return None if got == expected and type(got) is type(expected) else "values differ"
+
+
+def _is_stub(result: Any) -> bool:
+    return result is None or result is Ellipsis
+
+
+def _clone(args: tuple) -> tuple:
+    """Fresh copies: a learner's function that changes its inputs cannot change the reference's."""
+    return tuple(a.clone() if isinstance(a, torch.Tensor) else _copy(a) for a in args)
+
+
+def _copy(a: Any) -> Any:
+    if isinstance(a, list):
+        return [_copy(v) for v in a]
+    if isinstance(a, dict):
+        return {k: _copy(v) for k, v in a.items()}
+    return a
+
+
+# ---------------------------------------------------------------------------
+# Running a check
+# ---------------------------------------------------------------------------
+
+
+def evaluate(name: str, learner: Callable[..., Any]) -> Verdict:
+    """Run exercise ``name`` on ``learner`` and return the verdict (nothing printed)."""
+    if name not in EXERCISES:
+        known = ", ".join(sorted(EXERCISES))
+        raise KeyError(f"no exercise called {name!r}; the exercises are: {known}")
+    ex = EXERCISES[name]
+    total = len(ex.cases)
+    if not callable(learner):
+        return Verdict(
+            name, "error", 0, total,
+            f"{name}: expected a function, got {_show(learner)}. Pass the function itself "
+            f"(check({name!r}, my_function)), without calling it.",
+        )  # fmt: skip
+    for passed, case in enumerate(ex.cases):
+        expected = ex.reference(*_clone(case.args))
+        shown = ", ".join(_show(a) for a in case.args)
+        try:
+            got = learner(*_clone(case.args))
+        except NotImplementedError:
+            return _not_implemented(name, total)
+        except Exception as e:  # the learner's code: report, never crash the notebook
+            message = (
+                f"{name}: {passed} of {total} checks passed.\n"
+                f"✗ check {passed + 1} ({case.label}) raised {type(e).__name__}: {e}\n"
+                f"  input:    {shown}\n"
+                f"  Hint: {ex.hint}"
+            )
+            return Verdict(name, "error", passed, total, message)
+        if _is_stub(got) and passed == 0:
+            return _not_implemented(name, total)
+        why = _difference(expected, got)
+        if why:
+            message = (
+                f"{name}: {passed} of {total} checks passed.\n"
+                f"✗ check {passed + 1} ({case.label}): {why}.\n"
+                f"  input:    {shown}\n"
+                f"  expected: {_show(expected)}\n"
+                f"  got:      {_show(got)}\n"
+                f"  Hint: {ex.hint}"
+            )
+            return Verdict(name, "failed", passed, total, message)
+    labels = "; ".join(c.label for c in ex.cases)
+    message = f"{name}: all {total} checks passed ✓ ({labels})"
+    return Verdict(name, "passed", total, total, message)
+
+
+def _not_implemented(name: str, total: int) -> Verdict:
+    message = (
+        f"{name}: not implemented yet. Replace `raise NotImplementedError` with your code "
+        f"and run the cell again ({total} checks are waiting)."
+    )
+    return Verdict(name, "not_implemented", 0, total, message)
+
+
+def check(name: str, learner: Callable[..., Any]) -> None:
+    """Check the learner's answer to exercise ``name`` and print a friendly verdict."""
+    print(evaluate(name, learner).message)
+
+
+# ---------------------------------------------------------------------------
+# The exercises. References come from the package (or are written here when the
+# package has no function of that shape); inputs use fixed seeds.
+# ---------------------------------------------------------------------------
+
+
+def _randn(*shape: int, seed: int) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+# 01 · word tokenizer ---------------------------------------------------------
+
+
+def _build_vocab(words: list[str], special_tokens: list[str]) -> dict[str, int]:
+    return WordTokenizer(words, special_tokens).token_to_id
+
+
+def _encode_words(words: list[str], token_to_id: dict[str, int]) -> list[int]:
+    tok = WordTokenizer([w for w in token_to_id if w != UNK], [UNK])
+    return [tok.token_to_id.get(w, tok.token_to_id[UNK]) for w in words]
+
+
+_VOCAB = {"the": 0, "moon": 1, "sings": 2, ".": 3, UNK: 4}
+
+# 04-06 · attention -------------------------------------------------------------
+
+
+def _softmax(scores: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(scores, dim=-1)
+
+
+def _scaled_scores(queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    return queries @ keys.transpose(-2, -1) / math.sqrt(keys.shape[-1])  # (T, T)
+
+
+def _causal_weights(scores: torch.Tensor) -> torch.Tensor:
+    mask = causal_mask(scores.shape[-1])
+    return torch.softmax(scores.masked_fill(mask, float("-inf")), dim=-1)
+
+
+EXERCISES: dict[str, Exercise] = {
+    ex.name: ex
+    for ex in [
+        Exercise(
+            "01.build_vocab",
+            _build_vocab,
+            [
+                Case("three words, one special token", (["the", "moon", "sings"], [UNK])),
+                Case("two special tokens", (["a", "b"], ["<|endoftext|>", UNK])),
+                Case("no words yet", ([], [UNK])),
+                Case("no special tokens", (["night"], [])),
+            ],
+            "words get ids 0, 1, 2, ... in order; the special tokens take the next ids after them.",
+        ),
+        Exercise(
+            "01.encode_words",
+            _encode_words,
+            [
+                Case("all words known", (["the", "moon", "sings", "."], _VOCAB)),
+                Case("one unknown word", (["the", "sun", "sings"], _VOCAB)),
+                Case("only unknown words", (["sun", "rain"], _VOCAB)),
+                Case("empty list", ([], _VOCAB)),
+                Case("case matters", (["The", "moon"], _VOCAB)),
+            ],
+            f"look each word up in token_to_id; a word that is not there becomes the id of {UNK!r} "
+            "(exact spelling: 'The' is not 'the').",
+        ),
+        Exercise(
+            "02.get_pair_counts",
+            lambda ids: get_pair_counts(ids),
+            [
+                Case("a repeated pair", ([1, 2, 3, 1, 2],)),
+                Case("overlapping run", ([7, 7, 7],)),
+                Case("one id: no pairs", ([5],)),
+                Case("empty", ([],)),
+            ],
+            "count every adjacent pair (ids[i], ids[i + 1]) for i from 0 to len(ids) - 2; "
+            "overlapping pairs count, and a list shorter than 2 has none.",
+        ),
+        Exercise(
+            "02.merge_pair",
+            merge_pair,
+            [
+                Case("two occurrences", ([1, 2, 3, 1, 2], (1, 2), 4)),
+                Case("overlapping run", ([5, 5, 5], (5, 5), 6)),
+                Case("pair at the very end", ([3, 1, 2], (1, 2), 9)),
+                Case("pair absent", ([1, 3, 2], (1, 2), 9)),
+                Case("empty", ([], (1, 2), 9)),
+            ],
+            "scan left to right; when ids[i], ids[i + 1] is the pair, append new_id and jump by 2, "
+            "otherwise append ids[i] and move by 1. Do not forget the last id.",
+        ),
+        Exercise(
+            "04.softmax",
+            _softmax,
+            [
+                Case("one row", (torch.tensor([[1.0, 2.0, 3.0]]),)),
+                Case("random 3x4", (_randn(3, 4, seed=4),)),
+                Case(
+                    "large scores (overflow without the max trick)",
+                    (torch.tensor([[1000.0, 1001.0]]),),
+                ),
+                Case("one column", (torch.tensor([[0.5], [-2.0]]),)),
+            ],
+            "softmax over the LAST dimension (each row sums to 1); subtract the row's max "
+            "before exp so large scores do not overflow to inf.",
+        ),  # fmt: skip
+        Exercise(
+            "04.simple_attention",
+            lambda x: simple_attention(x)[0],
+            [
+                Case("3 tokens, d=2", (torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]),)),
+                Case("random 4x3", (_randn(4, 3, seed=5),)),
+                Case("a single token", (torch.tensor([[0.3, -0.7]]),)),
+            ],
+            "scores = x @ x.T, weights = softmax over each row (dim=-1), context = weights @ x.",
+        ),
+        Exercise(
+            "05.scaled_scores",
+            _scaled_scores,
+            [
+                Case("d_k=1", (torch.tensor([[1.0], [2.0]]), torch.tensor([[3.0], [-1.0]]))),
+                Case("random, d_k=4", (_randn(3, 4, seed=6), _randn(3, 4, seed=7))),
+                Case("random, d_k=16", (_randn(2, 16, seed=8), _randn(2, 16, seed=9))),
+                Case("more keys than queries", (_randn(1, 9, seed=10), _randn(4, 9, seed=11))),
+            ],
+            "scores = queries @ keys.T divided by sqrt(d_k), where d_k = keys.shape[-1] "
+            "(the square root, not d_k itself).",
+        ),
+        Exercise(
+            "06.causal_mask",
+            causal_mask,
+            [
+                Case("one token", (1,)),
+                Case("three tokens", (3,)),
+                Case("five tokens", (5,)),
+            ],
+            "True marks the future: entry (i, j) is True when j > i. torch.triu(..., diagonal=1) "
+            "keeps the diagonal itself False (a token may look at itself); return a bool tensor.",
+        ),
+        Exercise(
+            "06.causal_weights",
+            _causal_weights,
+            [
+                Case("2x2 zeros", (torch.zeros(2, 2),)),
+                Case("random 4x4", (_randn(4, 4, seed=12),)),
+                Case("one token", (torch.tensor([[3.0]]),)),
+            ],
+            "fill the scores above the diagonal with -inf (not 0) BEFORE the softmax, then softmax "
+            "each row; row i then spreads its weight over tokens 0..i only.",
+        ),
+    ]
+}

@@ -1,0 +1,206 @@
+"""The self-checking exercises: references pass, stubs are "not implemented yet",
+and plausible wrong answers are caught with the failing input shown."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from llm101_helpers.exercises import EXERCISES, check, evaluate
+from llm101_helpers.tokenizers import UNK
+
+# Plausible mistakes a learner makes, per exercise (at least two each).
+WRONG = {
+    "01.build_vocab": {
+        "specials first": lambda words, specials: {t: i for i, t in enumerate([*specials, *words])},
+        "ids from 1": lambda words, specials: {t: i + 1 for i, t in enumerate([*words, *specials])},
+        "specials forgotten": lambda words, specials: {t: i for i, t in enumerate(words)},
+    },
+    "01.encode_words": {
+        "unknown words dropped": lambda words, vocab: [vocab[w] for w in words if w in vocab],
+        "unknown as 0": lambda words, vocab: [vocab.get(w, 0) for w in words],
+        "lower-cased": lambda words, vocab: [vocab.get(w.lower(), vocab[UNK]) for w in words],
+        "no unk handling": lambda words, vocab: [vocab[w] for w in words],
+    },
+    "02.get_pair_counts": {
+        "non-overlapping": lambda ids: _count_non_overlapping(ids),
+        "off-by-one window": lambda ids: _count_range(ids, len(ids) - 2),
+        "wraps around": lambda ids: _count_range(ids + ids[:1], len(ids)),
+    },
+    "02.merge_pair": {
+        "drops the last id": lambda ids, pair, new: _merge(ids, pair, new)[:-1] if ids else [],
+        "replaces both ids": lambda ids, pair, new: [new if i in pair else i for i in ids],
+        "overlapping merge": lambda ids, pair, new: _merge_overlapping(ids, pair, new),
+    },
+    "04.softmax": {
+        "no max trick": lambda s: s.exp() / s.exp().sum(-1, keepdim=True),
+        "wrong dimension": lambda s: torch.softmax(s, dim=0),
+        "normalised by the max": lambda s: (s - s.max(-1, keepdim=True).values).exp(),
+    },
+    "04.simple_attention": {
+        "returns the weights": lambda x: torch.softmax(x @ x.T, dim=-1),
+        "softmax over columns": lambda x: torch.softmax(x @ x.T, dim=0) @ x,
+        "no softmax": lambda x: (x @ x.T) @ x,
+    },
+    "05.scaled_scores": {
+        "forgot 1/sqrt(d_k)": lambda q, k: q @ k.T,
+        "divided by d_k": lambda q, k: q @ k.T / k.shape[-1],
+        "keys times queries": lambda q, k: k @ q.T / math.sqrt(k.shape[-1]),
+    },
+    "06.causal_mask": {
+        "diagonal masked too": lambda t: torch.triu(torch.ones(t, t, dtype=torch.bool)),
+        "past masked (tril)": lambda t: torch.tril(torch.ones(t, t, dtype=torch.bool), -1),
+        "float mask": lambda t: torch.triu(torch.ones(t, t), 1),
+    },
+    "06.causal_weights": {
+        "masked with 0": lambda s: torch.softmax(s.masked_fill(_future(s), 0.0), -1),
+        "masked after softmax": lambda s: torch.softmax(s, -1).masked_fill(_future(s), 0.0),
+        "diagonal masked too": lambda s: torch.softmax(
+            s.masked_fill(torch.triu(torch.ones_like(s, dtype=torch.bool)), -1e9), -1
+        ),
+    },
+}
+
+
+def _future(s: torch.Tensor) -> torch.Tensor:
+    return torch.triu(torch.ones_like(s, dtype=torch.bool), 1)
+
+
+def _count_range(ids, n):
+    counts = {}
+    for i in range(max(n, 0)):
+        counts[(ids[i], ids[i + 1])] = counts.get((ids[i], ids[i + 1]), 0) + 1
+    return counts
+
+
+def _count_non_overlapping(ids):
+    counts, i = {}, 0
+    while i + 1 < len(ids):
+        counts[(ids[i], ids[i + 1])] = counts.get((ids[i], ids[i + 1]), 0) + 1
+        i += 2
+    return counts
+
+
+def _merge(ids, pair, new):
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
+            out.append(new)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+def _merge_overlapping(ids, pair, new):
+    out = list(ids)
+    for i in range(len(ids) - 1):
+        if (ids[i], ids[i + 1]) == pair:
+            out[i] = new
+            out[i + 1] = None
+    return [i for i in out if i is not None] if ids else []
+
+
+def test_every_exercise_has_wrong_answers():
+    assert set(WRONG) == set(EXERCISES)
+    assert all(len(w) >= 2 for w in WRONG.values())
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_reference_passes(name):
+    verdict = evaluate(name, EXERCISES[name].reference)
+    assert verdict.ok, verdict.message
+    assert verdict.passed == verdict.total >= 3
+    assert "all" in verdict.message and "passed" in verdict.message
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_stubs_are_not_implemented(name):
+    def raises(*args):
+        raise NotImplementedError
+
+    def returns_none(*args):
+        pass
+
+    def returns_ellipsis(*args):
+        return ...
+
+    for stub in (raises, returns_none, returns_ellipsis):
+        verdict = evaluate(name, stub)
+        assert verdict.status == "not_implemented", verdict.message
+        assert verdict.message == evaluate(name, raises).message  # stable text
+        assert "not implemented yet" in verdict.message
+
+
+@pytest.mark.parametrize(
+    "name, mistake", [(n, m) for n in sorted(WRONG) for m in WRONG[n]], ids=lambda x: str(x)
+)
+def test_wrong_answers_are_caught(name, mistake):
+    verdict = evaluate(name, WRONG[name][mistake])
+    assert verdict.status in ("failed", "error"), f"{mistake!r} passed: {verdict.message}"
+    assert verdict.passed < verdict.total
+    assert "input:" in verdict.message
+    assert "Hint:" in verdict.message
+    if verdict.status == "failed":
+        assert "expected:" in verdict.message and "got:" in verdict.message
+    # the failing input is the first that differs: the checks before it passed
+    label = EXERCISES[name].cases[verdict.passed].label
+    assert f"check {verdict.passed + 1} ({label})" in verdict.message
+
+
+def test_failure_shows_expected_against_got():
+    verdict = evaluate("05.scaled_scores", lambda q, k: q @ k.T)
+    lines = verdict.message.splitlines()
+    assert lines[0] == "05.scaled_scores: 1 of 4 checks passed."
+    assert "random, d_k=4" in lines[1]
+    assert lines[3].startswith("  expected: tensor of shape (3, 3), float32: [[")
+    assert lines[4].startswith("  got:      tensor of shape (3, 3), float32: [[")
+    assert "sqrt(d_k)" in lines[5]
+
+
+def test_exceptions_are_reported_not_raised():
+    verdict = evaluate("01.encode_words", lambda words, vocab: [vocab[w] for w in words])
+    assert verdict.status == "error"
+    assert "raised KeyError: 'sun'" in verdict.message
+    assert "one unknown word" in verdict.message
+
+
+def test_wrong_shape_and_non_callable():
+    verdict = evaluate("06.causal_mask", lambda t: torch.zeros(t, t + 1, dtype=torch.bool))
+    assert "expected shape (1, 1), got shape (1, 2)" in verdict.message
+    verdict = evaluate("06.causal_mask", 3)
+    assert verdict.status == "error" and "without calling it" in verdict.message
+    with pytest.raises(KeyError, match="no exercise called '99.nothing'"):
+        evaluate("99.nothing", print)
+
+
+def test_learner_cannot_change_the_reference_inputs():
+    def mutates(scores):
+        scores.fill_(0.0)
+        return torch.softmax(scores, dim=-1)
+
+    verdict = evaluate("04.softmax", mutates)
+    assert verdict.status == "failed"
+    assert evaluate("04.softmax", EXERCISES["04.softmax"].reference).ok
+
+
+def test_output_is_deterministic_and_has_no_addresses(capsys):
+    for name in EXERCISES:
+        for answer in [EXERCISES[name].reference, *WRONG[name].values()]:
+            check(name, answer)
+    first = capsys.readouterr().out
+    for name in EXERCISES:
+        for answer in [EXERCISES[name].reference, *WRONG[name].values()]:
+            check(name, answer)
+    assert capsys.readouterr().out == first
+    assert " at 0x" not in first and "<function" not in first
+
+
+def test_reference_code_is_never_shown(capsys):
+    for name in EXERCISES:
+        check(name, WRONG[name][next(iter(WRONG[name]))])
+    out = capsys.readouterr().out
+    assert "def " not in out and "lambda" not in out and "_scaled_scores" not in out
