@@ -117,6 +117,50 @@ def test_readme_lists_every_lesson_with_a_colab_badge(path):
     assert badge in readme
 
 
+SOLUTIONS = [p for p in NOTEBOOKS if p.parent == ROOT / "notebooks" / "solutions"]
+CHECK_CALL = re.compile(r"""^check\("(\d\d\.\w+)",""", re.MULTILINE)
+
+
+def _checks(nb) -> dict[str, str]:
+    """Exercise name -> the stored output of the cell that checks it."""
+    found = {}
+    for cell in code_cells(nb):
+        for name in CHECK_CALL.findall(cell.source):
+            found[name] = "".join(o.get("text", "") for o in cell.outputs)
+    return found
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_exercises_have_stubs_and_executed_solutions(path):
+    """Lesson stubs say "not implemented yet"; NN_topic_solutions.ipynb passes every one."""
+    nb = nbformat.read(path, as_version=4)
+    stubs = _checks(nb)
+    if not stubs:
+        pytest.skip("no exercises yet")
+    headings = [c.source.splitlines()[0] for c in nb.cells if c.cell_type == "markdown"]
+    assert headings.index("## Exercises") < max(
+        i for i, h in enumerate(headings) if h.lower().startswith("## summary")
+    ), "the exercises come before the Summary"
+    for name, out in stubs.items():
+        assert out.startswith(f"{name}: not implemented yet"), (name, out)
+    solution = ROOT / "notebooks" / "solutions" / f"{path.stem}_solutions.ipynb"
+    assert solution.exists(), f"no solutions notebook {solution.name}"
+    solved = _checks(nbformat.read(solution, as_version=4))
+    assert set(solved) == set(stubs), "the solutions answer exactly the lesson's exercises"
+    for name, out in solved.items():
+        assert re.fullmatch(rf"{re.escape(name)}: all \d+ checks passed ✓ \(.*\)\n", out), out
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_solutions_layout(path):
+    assert re.fullmatch(r"\d\d_[a-z0-9_]+_solutions\.ipynb", path.name)
+    assert (ROOT / "notebooks" / path.name.replace("_solutions", "")).exists(), "no such lesson"
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[0].cell_type == "code" and nb.cells[0].source == COLAB_CELL
+    assert nb.cells[1].cell_type == "markdown"
+    assert nb.cells[1].source.startswith(f"# {path.name[:2]} · "), "title: # NN · Topic: solutions"
+
+
 def _welcome():
     return nbformat.read(ROOT / "notebooks" / "00_welcome.ipynb", as_version=4)
 
