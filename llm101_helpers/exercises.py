@@ -25,6 +25,8 @@ from typing import Any
 import torch
 
 from llm101_helpers.attention import causal_mask, simple_attention
+from llm101_helpers.data import SlidingWindowDataset
+from llm101_helpers.embeddings import sinusoidal_positions
 from llm101_helpers.tokenizers import UNK, WordTokenizer, get_pair_counts, merge_pair
 
 __all__ = ["EXERCISES", "Case", "Exercise", "Verdict", "check", "evaluate"]
@@ -225,7 +227,15 @@ def _encode_words(words: list[str], token_to_id: dict[str, int]) -> list[int]:
 
 _VOCAB = {"the": 0, "moon": 1, "sings": 2, ".": 3, UNK: 4}
 
-# 04-06 · attention -------------------------------------------------------------
+# 03 · embeddings ---------------------------------------------------------------
+
+
+def _sliding_windows(ids: list[int], max_length: int, stride: int) -> list[tuple[list, list]]:
+    windows = SlidingWindowDataset(ids, max_length, stride)
+    return [(x.tolist(), y.tolist()) for x, y in windows]
+
+
+# 04-07 · attention -------------------------------------------------------------
 
 
 def _softmax(scores: torch.Tensor) -> torch.Tensor:
@@ -239,6 +249,16 @@ def _scaled_scores(queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
 def _causal_weights(scores: torch.Tensor) -> torch.Tensor:
     mask = causal_mask(scores.shape[-1])
     return torch.softmax(scores.masked_fill(mask, float("-inf")), dim=-1)
+
+
+def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    B, T, d_out = x.shape
+    return x.view(B, T, num_heads, d_out // num_heads).transpose(1, 2)  # (B, H, T, hd)
+
+
+def _combine_heads(context: torch.Tensor) -> torch.Tensor:
+    B, H, T, hd = context.shape
+    return context.transpose(1, 2).reshape(B, T, H * hd)  # (B, T, d_out)
 
 
 EXERCISES: dict[str, Exercise] = {
@@ -292,6 +312,29 @@ EXERCISES: dict[str, Exercise] = {
             ],
             "scan left to right; when ids[i], ids[i + 1] is the pair, append new_id and jump by 2, "
             "otherwise append ids[i] and move by 1. Do not forget the last id.",
+        ),
+        Exercise(
+            "03.sliding_windows",
+            _sliding_windows,
+            [
+                Case("overlapping windows", (list(range(10)), 4, 3)),
+                Case("exactly one window", ([5, 6, 7], 2, 1)),
+                Case("stride = max_length", (list(range(9)), 2, 2)),
+                Case("stride > max_length (skips ids)", (list(range(12)), 2, 5)),
+            ],
+            "window i starts at i * stride: input ids[s : s + max_length], target ids[s + 1 : s + "
+            "max_length + 1]. A window needs max_length + 1 ids, so drop the last partial one.",
+        ),
+        Exercise(
+            "03.sinusoidal_positions",
+            sinusoidal_positions,
+            [
+                Case("one position", (1, 4)),
+                Case("4 positions, d_model=2", (4, 2)),
+                Case("6 positions, d_model=8", (6, 8)),
+            ],
+            "PE[pos, 2i] = sin(pos / 10000 ** (2i / d_model)), PE[pos, 2i + 1] = cos(same angle): "
+            "sines in the even columns, cosines in the odd ones; return float32.",
         ),
         Exercise(
             "04.softmax",
@@ -351,6 +394,28 @@ EXERCISES: dict[str, Exercise] = {
             ],
             "fill the scores above the diagonal with -inf (not 0) BEFORE the softmax, then softmax "
             "each row; row i then spreads its weight over tokens 0..i only.",
+        ),
+        Exercise(
+            "07.split_heads",
+            _split_heads,
+            [
+                Case("1 head", (_randn(1, 2, 3, seed=13), 1)),
+                Case("2 heads", (_randn(1, 3, 4, seed=14), 2)),
+                Case("batch of 2, 3 heads", (_randn(2, 2, 6, seed=15), 3)),
+            ],
+            "view (B, T, d_out) as (B, T, num_heads, head_dim), THEN transpose(1, 2) to "
+            "(B, num_heads, T, head_dim); viewing straight to that shape mixes up the tokens.",
+        ),
+        Exercise(
+            "07.combine_heads",
+            _combine_heads,
+            [
+                Case("1 head", (_randn(1, 1, 2, 3, seed=16),)),
+                Case("2 heads", (_randn(1, 2, 3, 2, seed=17),)),
+                Case("batch of 2, 3 heads", (_randn(2, 3, 2, 2, seed=18),)),
+            ],
+            "transpose(1, 2) back to (B, T, num_heads, head_dim), then reshape to "
+            "(B, T, num_heads * head_dim): each token's heads side by side.",
         ),
     ]
 }

@@ -34,6 +34,24 @@ WRONG = {
         "replaces both ids": lambda ids, pair, new: [new if i in pair else i for i in ids],
         "overlapping merge": lambda ids, pair, new: _merge_overlapping(ids, pair, new),
     },
+    "03.sliding_windows": {
+        "target not shifted": lambda ids, n, s: [
+            (ids[i : i + n], ids[i : i + n]) for i in range(0, len(ids) - n, s)
+        ],
+        "keeps the partial window": lambda ids, n, s: [
+            (ids[i : i + n], ids[i + 1 : i + n + 1]) for i in range(0, len(ids), s)
+        ],
+        "off-by-one: one window short": lambda ids, n, s: [
+            (ids[i : i + n], ids[i + 1 : i + n + 1]) for i in range(0, len(ids) - n - 1, s)
+        ],
+    },
+    "03.sinusoidal_positions": {
+        "sin and cos swapped": lambda t, d: _sinusoid(t, d, swap=True),
+        "i instead of 2i": lambda t, d: _sinusoid(t, d, two=1),
+        "halves, not interleaved": lambda t, d: _sinusoid(t, d)[
+            :, list(range(0, d, 2)) + list(range(1, d, 2))
+        ],
+    },
     "04.softmax": {
         "no max trick": lambda s: s.exp() / s.exp().sum(-1, keepdim=True),
         "wrong dimension": lambda s: torch.softmax(s, dim=0),
@@ -61,7 +79,30 @@ WRONG = {
             s.masked_fill(torch.triu(torch.ones_like(s, dtype=torch.bool)), -1e9), -1
         ),
     },
+    "07.split_heads": {
+        "view without transpose": lambda x, h: x.view(x.shape[0], h, x.shape[1], -1),
+        "no transpose": lambda x, h: x.view(x.shape[0], x.shape[1], h, -1),
+        "heads from the wrong end": lambda x, h: x.view(x.shape[0], x.shape[1], -1, h).permute(
+            0, 3, 1, 2
+        ),
+    },
+    "07.combine_heads": {
+        "reshape without transpose": lambda c: c.reshape(c.shape[0], c.shape[2], -1),
+        "heads summed": lambda c: c.sum(1),
+        "heads averaged, repeated": lambda c: c.mean(1).repeat(1, 1, c.shape[1]),
+    },
 }
+
+
+def _sinusoid(t: int, d: int, swap: bool = False, two: int = 2) -> torch.Tensor:
+    """Sine/cosine positions written out with a loop, with a chosen mistake."""
+    pe = torch.zeros(t, d)
+    for pos in range(t):
+        for i in range(d // 2):
+            angle = pos / 10_000 ** (two * i / d)
+            first, second = (math.cos, math.sin) if swap else (math.sin, math.cos)
+            pe[pos, 2 * i], pe[pos, 2 * i + 1] = first(angle), second(angle)
+    return pe
 
 
 def _future(s: torch.Tensor) -> torch.Tensor:
@@ -111,6 +152,7 @@ def test_every_exercise_has_wrong_answers():
 
 @pytest.mark.parametrize("name", sorted(EXERCISES))
 def test_reference_passes(name):
+    """The references, and for 03's positions also a loop written from the formula."""
     verdict = evaluate(name, EXERCISES[name].reference)
     assert verdict.ok, verdict.message
     assert verdict.passed == verdict.total >= 3
@@ -149,6 +191,10 @@ def test_wrong_answers_are_caught(name, mistake):
     # the failing input is the first that differs: the checks before it passed
     label = EXERCISES[name].cases[verdict.passed].label
     assert f"check {verdict.passed + 1} ({label})" in verdict.message
+
+
+def test_sinusoid_written_out_passes():
+    assert evaluate("03.sinusoidal_positions", _sinusoid).ok
 
 
 def test_failure_shows_expected_against_got():
