@@ -13,6 +13,7 @@ lives here, grouped by concept:
 - ``model``: the transformer block and the GPT, with ``generate`` (09).
 - ``training``: training loop, evaluation and checkpoints (10).
 - ``viz``: heatmaps, plots and the notebooks' interactive widgets.
+- ``exercises``: ``check(name, answer)`` for the exercises at the end of each notebook.
 """
 
 from llm101_helpers.device import describe_device, get_device, setup_notebook
