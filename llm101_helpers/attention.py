@@ -40,7 +40,17 @@ not requested it calls PyTorch's fused
 :func:`torch.nn.functional.scaled_dot_product_attention` (the *SDPA fast
 path*); with ``return_weights=True`` it takes the explicit path (mask, softmax,
 dropout) so the weights can be drawn. In ``eval()`` mode both give the same
-output.
+output. ``use_sdpa=False`` always takes the explicit path (notebook 11 times
+the two against each other). :class:`FusedQKVAttention` is the same module with
+one ``d_in -> 3 * d_out`` projection instead of three, as in GPT-2's ``c_attn``.
+
+The KV cache (:class:`KVCache`, notebook 11)
+--------------------------------------------
+When a model generates text one token at a time, the keys and values of the
+tokens it has already seen never change (a token attends only to the past).
+A :class:`KVCache` keeps them, so each step computes the query, key and value
+of the *new* token only and attends over the stored keys: ``O(T)`` work per
+step instead of recomputing all ``T`` positions.
 """
 
 from __future__ import annotations
@@ -53,6 +63,8 @@ from torch import nn
 
 __all__ = [
     "CausalAttention",
+    "FusedQKVAttention",
+    "KVCache",
     "MultiHeadAttention",
     "MultiHeadAttentionWrapper",
     "SelfAttention",
@@ -84,8 +96,10 @@ def causal_mask(context_length: int, device: torch.device | str | None = None) -
     return torch.triu(ones, diagonal=1)
 
 
-def _check_input(x: torch.Tensor, d_in: int, context_length: int | None, ranks=(3,)) -> None:
-    """Raise a clear error if ``x`` is not ``(B, T, d_in)`` with ``T <= context_length``."""
+def _check_input(
+    x: torch.Tensor, d_in: int, context_length: int | None, ranks=(3,), cached: int = 0
+) -> None:
+    """Raise a clear error unless ``x`` is ``(B, T, d_in)`` and ``cached + T <= context_length``."""
     if x.dim() not in ranks:
         want = " or ".join({2: "(seq_len, d_in)", 3: "(batch, seq_len, d_in)"}[r] for r in ranks)
         raise ValueError(f"expected a {want} tensor, got {x.dim()} dimensions {tuple(x.shape)}")
@@ -94,10 +108,13 @@ def _check_input(x: torch.Tensor, d_in: int, context_length: int | None, ranks=(
             f"expected inputs with d_in={d_in} features in the last dimension, "
             f"got {x.shape[-1]} (input shape {tuple(x.shape)})"
         )
-    if context_length is not None and x.shape[-2] > context_length:
-        raise ValueError(
-            f"sequence length {x.shape[-2]} is longer than context_length={context_length}"
+    if context_length is not None and cached + x.shape[-2] > context_length:
+        length = (
+            f"{cached + x.shape[-2]} ({cached} cached + {x.shape[-2]} new)"
+            if cached
+            else x.shape[-2]
         )
+        raise ValueError(f"sequence length {length} is longer than context_length={context_length}")
 
 
 class SelfAttention(nn.Module):
@@ -196,14 +213,71 @@ class MultiHeadAttentionWrapper(nn.Module):
         return context, torch.stack([w for _, w in outputs], dim=1)  # (B, H, T, T)
 
 
+class KVCache:
+    """The keys and values one attention layer has seen so far, for generation.
+
+    Buffers of shape ``(B, H, max_len, head_dim)`` are allocated once;
+    :meth:`append` writes the new tokens' keys and values after the ``length``
+    already stored and returns views of everything stored, ``(B, H, length, head_dim)``.
+    """
+
+    def __init__(
+        self,
+        batch_size: int,
+        num_heads: int,
+        max_len: int,
+        head_dim: int,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        shape = (batch_size, num_heads, max_len, head_dim)
+        self.keys = torch.zeros(shape, device=device, dtype=dtype)
+        self.values = torch.zeros(shape, device=device, dtype=dtype)
+        self.length = 0  # tokens stored
+
+    @property
+    def max_len(self) -> int:
+        return self.keys.shape[2]
+
+    def reset(self) -> None:
+        """Forget every stored token (the buffers are kept and overwritten)."""
+        self.length = 0
+
+    def append(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store ``(B, H, T_new, head_dim)`` keys and values; return all stored ones."""
+        want = (*self.keys.shape[:2], keys.shape[2], self.keys.shape[3])
+        if tuple(keys.shape) != want or values.shape != keys.shape:
+            raise ValueError(
+                f"KVCache holds (batch, heads, positions, head_dim) = {tuple(self.keys.shape)}; "
+                f"got keys {tuple(keys.shape)} and values {tuple(values.shape)}"
+            )
+        start, end = self.length, self.length + keys.shape[2]
+        if end > self.max_len:
+            raise ValueError(
+                f"KVCache is full: it holds {start} of {self.max_len} positions and "
+                f"{keys.shape[2]} more were appended; reset() it or crop the sequence"
+            )
+        self.keys[:, :, start:end] = keys
+        self.values[:, :, start:end] = values
+        self.length = end
+        return self.keys[:, :, :end], self.values[:, :, :end]  # (B, H, end, head_dim)
+
+
 class MultiHeadAttention(nn.Module):
     """Causal multi-head attention in one pass, as in GPT-2.
 
     ``x``: ``(B, T, d_in)`` with ``T <= context_length`` -> ``(B, T, d_out)``.
     ``d_out`` is split into ``num_heads`` heads of ``head_dim = d_out // num_heads``.
-    ``forward(x)`` uses the fused SDPA kernel; ``forward(x, return_weights=True)``
-    computes the weights explicitly and returns ``(context, weights)`` with
-    weights ``(B, num_heads, T, T)`` as applied (after dropout).
+    ``forward(x)`` uses the fused SDPA kernel (unless ``use_sdpa=False``);
+    ``forward(x, return_weights=True)`` computes the weights explicitly and
+    returns ``(context, weights)`` with weights ``(B, num_heads, T, S)`` as
+    applied (after dropout). ``S = T`` without a cache.
+
+    With ``kv_cache`` (a :class:`KVCache`), ``x`` holds only the tokens after
+    the ``kv_cache.length`` already seen: their keys and values are appended
+    and their queries attend over all ``S = kv_cache.length + T`` stored
+    positions, each one up to its own position.
     """
 
     def __init__(
@@ -214,6 +288,7 @@ class MultiHeadAttention(nn.Module):
         dropout: float = 0.0,
         num_heads: int = 1,
         qkv_bias: bool = False,
+        use_sdpa: bool = True,
     ) -> None:
         super().__init__()
         if num_heads < 1 or d_out % num_heads != 0:
@@ -224,6 +299,7 @@ class MultiHeadAttention(nn.Module):
         self.d_in, self.d_out, self.context_length = d_in, d_out, context_length
         self.num_heads = num_heads
         self.head_dim = d_out // num_heads
+        self.use_sdpa = use_sdpa
         self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
@@ -236,26 +312,94 @@ class MultiHeadAttention(nn.Module):
         # (B, T, d_out) -> (B, T, H, head_dim) -> (B, H, T, head_dim)
         return t.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, return_weights: bool = False):
-        _check_input(x, self.d_in, self.context_length)
-        B, T, _ = x.shape
-        queries = self._split_heads(self.W_query(x))  # (B, H, T, head_dim)
-        keys = self._split_heads(self.W_key(x))  # (B, H, T, head_dim)
-        values = self._split_heads(self.W_value(x))  # (B, H, T, head_dim)
+    def _project_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values, each ``(B, H, T, head_dim)``."""
+        queries = self._split_heads(self.W_query(x))
+        keys = self._split_heads(self.W_key(x))
+        values = self._split_heads(self.W_value(x))
+        return queries, keys, values
 
-        if return_weights:
-            scores = queries @ keys.transpose(2, 3)  # (B, H, T, T)
-            scores = scores.masked_fill(self.mask[:T, :T], float("-inf"))
+    def forward(
+        self,
+        x: torch.Tensor,
+        return_weights: bool = False,
+        kv_cache: KVCache | None = None,
+    ):
+        start = 0 if kv_cache is None else kv_cache.length  # tokens already seen
+        _check_input(x, self.d_in, self.context_length, cached=start)
+        B, T, _ = x.shape
+        queries, keys, values = self._project_qkv(x)  # (B, H, T, head_dim) each
+        if kv_cache is not None:
+            keys, values = kv_cache.append(keys, values)  # (B, H, S, head_dim), S = start + T
+        S = keys.shape[2]
+        # Query i sits at position start + i and may see keys 0..start + i.
+        future = self.mask[start : start + T, :S]  # (T, S), True where the key is in the future
+
+        if return_weights or not self.use_sdpa:
+            scores = queries @ keys.transpose(2, 3)  # (B, H, T, S)
+            scores = scores.masked_fill(future, float("-inf"))
             weights = torch.softmax(scores / math.sqrt(self.head_dim), dim=-1)
             weights = self.dropout(weights)
             context = weights @ values  # (B, H, T, head_dim)
         else:
             p = self.dropout.p if self.training else 0.0
-            context = F.scaled_dot_product_attention(
-                queries, keys, values, dropout_p=p, is_causal=True
-            )  # (B, H, T, head_dim)
+            if start == 0:  # the usual square causal mask
+                context = F.scaled_dot_product_attention(
+                    queries, keys, values, dropout_p=p, is_causal=True
+                )
+            else:  # is_causal aligns the mask top-left, which is wrong when T < S
+                context = F.scaled_dot_product_attention(
+                    queries, keys, values, attn_mask=~future, dropout_p=p
+                )  # (B, H, T, head_dim)
+            weights = None
 
         # (B, H, T, head_dim) -> (B, T, H, head_dim) -> (B, T, d_out): heads side by side
         context = context.transpose(1, 2).contiguous().view(B, T, self.d_out)
         context = self.out_proj(context)  # (B, T, d_out)
         return (context, weights) if return_weights else context
+
+
+class FusedQKVAttention(MultiHeadAttention):
+    """:class:`MultiHeadAttention` with one ``d_in -> 3 * d_out`` projection for Q, K and V.
+
+    One large matrix product instead of three smaller ones (GPT-2's ``c_attn``).
+    Same arguments and outputs; :meth:`from_separate` copies the weights of a
+    :class:`MultiHeadAttention`, after which the two compute the same function.
+    """
+
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int,
+        context_length: int,
+        dropout: float = 0.0,
+        num_heads: int = 1,
+        qkv_bias: bool = False,
+        use_sdpa: bool = True,
+    ) -> None:
+        super().__init__(d_in, d_out, context_length, dropout, num_heads, qkv_bias, use_sdpa)
+        del self.W_query, self.W_key, self.W_value
+        self.W_qkv = nn.Linear(d_in, 3 * d_out, bias=qkv_bias)  # rows: [W_q; W_k; W_v]
+
+    def _project_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        q, k, v = self.W_qkv(x).split(self.d_out, dim=-1)  # 3 x (B, T, d_out)
+        return self._split_heads(q), self._split_heads(k), self._split_heads(v)
+
+    @classmethod
+    def from_separate(cls, mha: MultiHeadAttention) -> FusedQKVAttention:
+        """A fused copy of ``mha``: its three projections stacked into one."""
+        has_bias = mha.W_query.bias is not None
+        fused = cls(
+            mha.d_in, mha.d_out, mha.context_length, mha.dropout.p, mha.num_heads,
+            has_bias, mha.use_sdpa,
+        )  # fmt: skip
+        with torch.no_grad():
+            fused.W_qkv.weight.copy_(
+                torch.cat([mha.W_query.weight, mha.W_key.weight, mha.W_value.weight])
+            )
+            if has_bias:
+                fused.W_qkv.bias.copy_(
+                    torch.cat([mha.W_query.bias, mha.W_key.bias, mha.W_value.bias])
+                )
+            fused.out_proj.load_state_dict(mha.out_proj.state_dict())
+        return fused.to(mha.out_proj.weight.device).train(mha.training)

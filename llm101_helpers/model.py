@@ -36,6 +36,14 @@ next token greedily (argmax) or by sampling from ``softmax(logits / T)``,
 optionally restricted to the ``top_k`` most likely tokens or to the smallest
 set whose probability reaches ``top_p`` (nucleus sampling).
 
+With ``use_cache=True`` (the default) generation keeps each layer's keys and
+values in a :class:`~llm101_helpers.attention.KVCache`: the prompt is run once
+(the *prefill*), then every step feeds only the newest token. The tokens are
+the same as without the cache (tested token for token); the work per step is
+one position instead of the whole window. Once the sequence is longer than
+``context_length`` the window slides, every token's position changes, and the
+cache is rebuilt at each step: learned absolute positions cannot be shifted.
+
 Shapes follow nanoGPT's names: ``B`` batch, ``T`` time, ``C`` channels
 (``emb_dim``), ``V`` vocabulary size, ``H`` heads.
 """
@@ -48,7 +56,7 @@ from dataclasses import asdict, dataclass, fields, replace
 import torch
 from torch import nn
 
-from llm101_helpers.attention import MultiHeadAttention
+from llm101_helpers.attention import KVCache, MultiHeadAttention
 from llm101_helpers.normalization import LayerNorm
 
 __all__ = [
@@ -184,7 +192,8 @@ class TransformerBlock(nn.Module):
     """Pre-LN transformer block: ``x + attn(norm1(x))``, then ``x + ff(norm2(x))``.
 
     ``forward(x, return_weights=True)`` also returns the attention weights
-    ``(B, H, T, T)``.
+    ``(B, H, T, S)``; with ``kv_cache`` the attention also sees the cached
+    positions (``S = cached + T``).
     """
 
     def __init__(self, cfg: GPTConfig) -> None:
@@ -202,12 +211,14 @@ class TransformerBlock(nn.Module):
         self.ff = FeedForward(cfg.emb_dim, dropout=cfg.dropout)
         self.drop_shortcut = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, return_weights: bool = False):
+    def forward(
+        self, x: torch.Tensor, return_weights: bool = False, kv_cache: KVCache | None = None
+    ):
         weights = None
         if return_weights:
-            a, weights = self.attn(self.norm1(x), return_weights=True)
+            a, weights = self.attn(self.norm1(x), return_weights=True, kv_cache=kv_cache)
         else:
-            a = self.attn(self.norm1(x))
+            a = self.attn(self.norm1(x), kv_cache=kv_cache)
         x = x + self.drop_shortcut(a)  # (B, T, C): communicate
         x = x + self.ff(self.norm2(x))  # (B, T, C): compute (ff ends with its own dropout)
         return (x, weights) if return_weights else x
@@ -219,6 +230,9 @@ class GPT(nn.Module):
     ``model(ids)`` maps ids ``(B, T)`` with ``T <= context_length`` to logits
     ``(B, T, V)``; ``model(ids, return_weights=True)`` returns
     ``(logits, weights)`` with one ``(B, H, T, T)`` tensor per layer.
+    ``model(ids, kv_cache=model.new_kv_cache(B))`` stores every layer's keys
+    and values; the next call with the same cache takes only the new tokens,
+    which are placed at the positions after the cached ones.
     Weights start as in GPT-2: normal with std 0.02, and the projections that
     write into the residual stream scaled by ``1 / sqrt(2 * n_layers)``.
     """
@@ -250,25 +264,62 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, std=0.02)
 
-    def forward(self, ids: torch.Tensor, return_weights: bool = False):
+    def new_kv_cache(
+        self,
+        batch_size: int,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> list[KVCache]:
+        """An empty :class:`KVCache` per layer, on the model's device and dtype by default."""
+        cfg = self.config
+        weight = self.tok_emb.weight
+        return [
+            KVCache(
+                batch_size, cfg.n_heads, cfg.context_length, cfg.emb_dim // cfg.n_heads,
+                device=weight.device if device is None else device,
+                dtype=weight.dtype if dtype is None else dtype,
+            )
+            for _ in self.blocks
+        ]  # fmt: skip
+
+    def forward(
+        self,
+        ids: torch.Tensor,
+        return_weights: bool = False,
+        kv_cache: list[KVCache] | None = None,
+    ):
         if ids.dim() != 2:
             raise ValueError(f"GPT expects token ids of shape (B, T), got {tuple(ids.shape)}")
         B, T = ids.shape
-        if T > self.config.context_length:
+        ctx = self.config.context_length
+        if kv_cache is not None and len(kv_cache) != len(self.blocks):
+            raise ValueError(
+                f"kv_cache has {len(kv_cache)} layers but the model has {len(self.blocks)}; "
+                "make one with model.new_kv_cache(batch_size)"
+            )
+        start = 0 if kv_cache is None else kv_cache[0].length  # positions already cached
+        if start + T > ctx and start:
+            raise ValueError(
+                f"{start} tokens are cached and {T} more were given, {start + T} in all, "
+                f"more than the model's context_length {ctx}; start a new cache "
+                f"(model.new_kv_cache) and feed it the last {ctx} tokens"
+            )
+        if T > ctx:
             raise ValueError(
                 f"the input has {T} tokens but the model's context_length is "
-                f"{self.config.context_length}; crop it to the last "
-                f"{self.config.context_length} tokens"
+                f"{ctx}; crop it to the last {ctx} tokens"
             )
-        x = self.tok_emb(ids) + self.pos_emb(self.positions[:T])  # (B, T, C) + (T, C)
-        x = self.drop_emb(x)
+        pos = self.pos_emb(self.positions[start : start + T])  # (T, C)
+        x = self.drop_emb(self.tok_emb(ids) + pos)  # (B, T, C)
         all_weights = []
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
+            cache = None if kv_cache is None else kv_cache[i]
             if return_weights:
-                x, w = block(x, return_weights=True)  # w: (B, H, T, T)
+                x, w = block(x, return_weights=True, kv_cache=cache)  # w: (B, H, T, S)
                 all_weights.append(w)
             else:
-                x = block(x)
+                x = block(x, kv_cache=cache)
         logits = self.out_head(self.final_norm(x))  # (B, T, V)
         return (logits, all_weights) if return_weights else logits
 
@@ -335,6 +386,21 @@ def _filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None)
     return logits
 
 
+def _last_logits(model: GPT, idx: torch.Tensor, cache: list[KVCache] | None) -> torch.Tensor:
+    """Logits ``(B, V)`` for the token after ``idx`` ``(B, T)``, seen through the last window."""
+    ctx = model.config.context_length
+    if cache is None:
+        return model(idx[:, -ctx:])[:, -1, :]
+    seen = cache[0].length
+    if seen and idx.shape[1] <= ctx:
+        new = idx[:, seen:]  # (B, 1) after the prefill: only the newest token
+    else:  # the first step (prefill), or the window has slid and every position changed
+        for layer in cache:
+            layer.reset()
+        new = idx[:, -ctx:]
+    return model(new, kv_cache=cache)[:, -1, :]
+
+
 @torch.no_grad()
 def generate(
     model: GPT,
@@ -348,6 +414,7 @@ def generate(
     crop: bool = True,
     seed: int | None = None,
     eos_id: int | None = None,
+    use_cache: bool = True,
 ) -> torch.Tensor:
     """Append ``max_new_tokens`` tokens to ``ids`` (``(T,)`` or ``(B, T)``) and return them all.
 
@@ -358,7 +425,9 @@ def generate(
     with ``crop=False`` a sequence that would exceed the context raises
     ``ValueError``. ``seed`` makes sampling reproducible without touching the
     global random state. Generation stops early once every row has produced
-    ``eos_id``. The model is put in eval mode and restored afterwards.
+    ``eos_id``. ``use_cache=True`` keeps the keys and values of the tokens
+    already seen (a KV cache) and gives the same tokens as ``use_cache=False``,
+    faster. The model is put in eval mode and restored afterwards.
     """
     cfg = model.config
     _check_sampling(cfg.vocab_size, temperature, top_k, top_p)
@@ -384,9 +453,10 @@ def generate(
     was_training = model.training
     model.eval()
     finished = torch.zeros(idx.shape[0], dtype=torch.bool, device=device)
+    cache = model.new_kv_cache(idx.shape[0]) if use_cache and max_new_tokens else None
     try:
         for _ in range(max_new_tokens):
-            logits = model(idx[:, -cfg.context_length :])[:, -1, :].float()  # (B, V): last position
+            logits = _last_logits(model, idx, cache).float()  # (B, V)
             if greedy:
                 next_id = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
             else:
