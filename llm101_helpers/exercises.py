@@ -23,11 +23,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from llm101_helpers.attention import causal_mask, simple_attention
+from llm101_helpers.attention import (
+    MultiHeadAttention,
+    SelfAttention,
+    causal_mask,
+    simple_attention,
+)
 from llm101_helpers.data import SlidingWindowDataset
 from llm101_helpers.embeddings import sinusoidal_positions
+from llm101_helpers.model import FeedForward, _filter_logits
+from llm101_helpers.normalization import LayerNorm, RMSNorm
 from llm101_helpers.tokenizers import UNK, WordTokenizer, get_pair_counts, merge_pair
+from llm101_helpers.training import TrainConfig, learning_rate
 
 __all__ = ["EXERCISES", "Case", "Exercise", "Verdict", "check", "evaluate"]
 
@@ -87,6 +97,8 @@ def _show(x: Any, limit: int = 300) -> str:
         values = _round(x.detach().cpu().tolist())
         dtype = str(x.dtype).removeprefix("torch.")
         text = f"tensor of shape {tuple(x.shape)}, {dtype}: {values}"
+    elif isinstance(x, float) and 0 < abs(x) < 1e-3:
+        text = repr(float(f"{x:.4g}"))  # eps = 1e-05, not 0.0
     elif isinstance(x, tuple):
         text = "(" + ", ".join(_show(v, limit) for v in x) + ("," if len(x) == 1 else "") + ")"
     elif isinstance(x, (dict, list, str, int, float, bool)) or x is None:
@@ -119,6 +131,10 @@ def _difference(expected: Any, got: Any) -> str | None:
         return None
     if isinstance(expected, dict) and isinstance(got, dict):
         return None if got == expected else "the dictionaries differ"
+    if isinstance(expected, float):
+        if isinstance(got, bool) or not isinstance(got, (int, float)):
+            return f"expected a float, got {type(got).__name__}"
+        return None if math.isclose(got, expected, rel_tol=RTOL, abs_tol=1e-9) else "values differ"
     return None if got == expected and type(got) is type(expected) else "values differ"
 
 
@@ -246,6 +262,21 @@ def _scaled_scores(queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
     return queries @ keys.transpose(-2, -1) / math.sqrt(keys.shape[-1])  # (T, T)
 
 
+def _self_attention(
+    x: torch.Tensor, W_query: torch.Tensor, W_key: torch.Tensor, W_value: torch.Tensor
+) -> torch.Tensor:
+    """The package's SelfAttention with these (d_in, d_out) matrices (nn.Linear keeps W.T)."""
+    d_in, d_out = W_query.shape
+    attention = SelfAttention(d_in, d_out)
+    weights = {"W_query.weight": W_query.T, "W_key.weight": W_key.T, "W_value.weight": W_value.T}
+    attention.load_state_dict(weights)
+    with torch.no_grad():
+        return attention(x)  # (T, d_out)
+
+
+_HI_I_AM_GOOD = torch.tensor([[0.9, 0.1, 0.4], [0.1, 0.9, 0.2], [0.2, 0.8, 0.3], [0.8, 0.2, 0.7]])
+
+
 def _causal_weights(scores: torch.Tensor) -> torch.Tensor:
     mask = causal_mask(scores.shape[-1])
     return torch.softmax(scores.masked_fill(mask, float("-inf")), dim=-1)
@@ -259,6 +290,69 @@ def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
 def _combine_heads(context: torch.Tensor) -> torch.Tensor:
     B, H, T, hd = context.shape
     return context.transpose(1, 2).reshape(B, T, H * hd)  # (B, T, d_out)
+
+
+# 08 · layer normalization -------------------------------------------------------
+
+
+def _layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float):
+    norm = LayerNorm(x.shape[-1], eps=eps)
+    norm.load_state_dict({"weight": weight, "bias": bias})
+    with torch.no_grad():
+        return norm(x)  # (..., d)
+
+
+def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    norm = RMSNorm(x.shape[-1], eps=eps)
+    norm.load_state_dict({"weight": weight})
+    with torch.no_grad():
+        return norm(x)  # (..., d)
+
+
+_TOY_LOGITS = [3.0, 2.5, 2.0, 1.0, 0.5, 0.0, -1.0, -2.0]  # notebook 09's, sorted
+
+# 09 · transformer block and GPT -------------------------------------------------
+
+
+def _top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    return _filter_logits(logits, top_k=None, top_p=top_p)  # (B, V)
+
+
+def _block_forward(
+    x: torch.Tensor, norm1: nn.Module, attn: nn.Module, norm2: nn.Module, ff: nn.Module
+) -> torch.Tensor:
+    """The pre-LN block of ``llm101_helpers.model.TransformerBlock`` (no dropout)."""
+    with torch.no_grad():
+        x = x + attn(norm1(x))  # (B, T, C): communicate
+        return x + ff(norm2(x))  # (B, T, C): compute
+
+
+def _block_parts(emb_dim: int, num_heads: int, seed: int) -> tuple[nn.Module, ...]:
+    """norm1, attn, norm2, ff with random weights (the norms too, so mixing them up shows)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        norm1, norm2 = LayerNorm(emb_dim), LayerNorm(emb_dim)
+        for norm in (norm1, norm2):
+            nn.init.normal_(norm.weight, 1.0, 0.5)
+            nn.init.normal_(norm.bias, 0.0, 0.5)
+        attn = MultiHeadAttention(emb_dim, emb_dim, 16, 0.0, num_heads)
+        ff = FeedForward(emb_dim)
+    return tuple(m.eval() for m in (norm1, attn, norm2, ff))
+
+
+# 10 · training ------------------------------------------------------------------
+
+
+def _learning_rate(step: int, lr: float, min_lr: float, warmup_iters: int, max_iters: int):
+    cfg = TrainConfig(max_iters=max_iters, lr=lr, min_lr=min_lr, warmup_iters=warmup_iters)
+    return learning_rate(step, cfg)
+
+
+def _cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.flatten(0, 1), targets.flatten())  # (B * T, V), (B * T,)
+
+
+_LR = (1.0, 0.1, 10, 110)  # lr, min_lr, warmup_iters, max_iters
 
 
 EXERCISES: dict[str, Exercise] = {
@@ -374,6 +468,31 @@ EXERCISES: dict[str, Exercise] = {
             "(the square root, not d_k itself).",
         ),
         Exercise(
+            "05.self_attention",
+            _self_attention,
+            [
+                Case(
+                    "one token: its own value",
+                    (_randn(1, 3, seed=33), *(_randn(3, 2, seed=34 + i) for i in range(3))),
+                ),
+                Case(
+                    "Hi I Am Good, d_out=2",
+                    (_HI_I_AM_GOOD, *(_randn(3, 2, seed=37 + i) for i in range(3))),
+                ),
+                Case(
+                    "d_in=3, d_out=8",
+                    (_randn(3, 3, seed=40), *(_randn(3, 8, seed=41 + i) for i in range(3))),
+                ),
+                Case(
+                    "d_in=4, d_out=16",
+                    (_randn(5, 4, seed=44), *(_randn(4, 16, seed=45 + i) for i in range(3))),
+                ),
+            ],
+            "queries = x @ W_query (likewise keys and values), weights = softmax(queries @ keys.T "
+            "/ sqrt(d_k)) over each row (dim=-1), with d_k = d_out, the size of the keys (not "
+            "d_in); return weights @ values, shape (T, d_out).",
+        ),
+        Exercise(
             "06.causal_mask",
             causal_mask,
             [
@@ -416,6 +535,128 @@ EXERCISES: dict[str, Exercise] = {
             ],
             "transpose(1, 2) back to (B, T, num_heads, head_dim), then reshape to "
             "(B, T, num_heads * head_dim): each token's heads side by side.",
+        ),
+        Exercise(
+            "08.layer_norm",
+            _layer_norm,
+            [
+                Case(
+                    "one vector, scale 1, shift 0",
+                    (
+                        torch.tensor([2.0, -1.0, 0.5, 4.0, 3.5, -3.0]),
+                        torch.ones(6),
+                        torch.zeros(6),
+                        1e-5,
+                    ),
+                ),
+                Case(
+                    "a (2, 3, 4) batch, random scale and shift",
+                    (_randn(2, 3, 4, seed=19), _randn(4, seed=20), _randn(4, seed=21), 1e-5),
+                ),
+                Case(
+                    "two features",
+                    (torch.tensor([[1.0, 3.0], [-2.0, 0.0]]), torch.ones(2), torch.zeros(2), 1e-5),
+                ),
+                Case(
+                    "a constant vector (variance 0)",
+                    (
+                        torch.full((4,), 3.0),
+                        torch.ones(4),
+                        torch.tensor([0.0, 1.0, 2.0, 3.0]),
+                        1e-5,
+                    ),
+                ),
+                Case(
+                    "a large eps = 0.5",
+                    (torch.tensor([0.0, 1.0]), torch.ones(2), torch.zeros(2), 0.5),
+                ),
+            ],
+            "mean and variance over the LAST dimension (keepdim=True), the biased variance "
+            "(divide by d: unbiased=False), then (x - mean) / sqrt(var + eps), times weight "
+            "plus bias.",
+        ),
+        Exercise(
+            "08.rms_norm",
+            _rms_norm,
+            [
+                Case("x = (3, 4): the closed form", (torch.tensor([3.0, 4.0]), torch.ones(2), 0.0)),
+                Case(
+                    "a (2, 3, 5) batch, random scale",
+                    (_randn(2, 3, 5, seed=22) + 1.0, _randn(5, seed=23), 1e-6),
+                ),
+                Case("all zeros", (torch.zeros(2, 3), torch.ones(3), 1e-6)),
+                Case("a large eps = 1", (torch.tensor([1.0, -1.0]), torch.ones(2), 1.0)),
+            ],
+            "no mean is subtracted: divide x by sqrt(mean(x ** 2) + eps), the mean over the last "
+            "dimension (keepdim=True), then multiply by weight.",
+        ),
+        Exercise(
+            "09.top_p_filter",
+            _top_p_filter,
+            [
+                Case("sorted logits, p = 0.9", (torch.tensor([_TOY_LOGITS]), 0.9)),
+                Case(
+                    "shuffled logits, p = 0.6",
+                    (torch.tensor([[_TOY_LOGITS[i] for i in (5, 1, 7, 0, 3, 6, 2, 4)]]), 0.6),
+                ),
+                Case("a batch of 2 rows, p = 0.8", (_randn(2, 6, seed=24) * 2, 0.8)),
+                Case("tiny p keeps only the top token", (torch.tensor([[0.5, 2.0, 1.0]]), 0.01)),
+                Case("p = 1 keeps every token", (torch.tensor([[1.0, 0.0, -1.0, 2.0]]), 1.0)),
+            ],
+            "softmax the logits, sort the probabilities in DESCENDING order, and keep a token "
+            "while the tokens before it add up to less than top_p (so the one that crosses top_p "
+            "stays); set the others to float('-inf') at their original positions, row by row.",
+        ),
+        Exercise(
+            "09.block_forward",
+            _block_forward,
+            [
+                Case("one token", (_randn(1, 1, 8, seed=25), *_block_parts(8, 2, seed=26))),
+                Case("3 tokens", (_randn(1, 3, 8, seed=27), *_block_parts(8, 2, seed=28))),
+                Case("a batch of 2", (_randn(2, 4, 8, seed=29), *_block_parts(8, 4, seed=30))),
+            ],
+            "pre-LN: x = x + attn(norm1(x)), then x = x + ff(norm2(x)); each sub-layer reads a "
+            "normalized copy, and its output is ADDED to the stream (the stream itself is not "
+            "normalized).",
+        ),
+        Exercise(
+            "10.learning_rate",
+            _learning_rate,
+            [
+                Case("step 0, the first warmup step", (0, *_LR)),
+                Case("step 4, warming up", (4, *_LR)),
+                Case("step 9, the last warmup step", (9, *_LR)),
+                Case("step 10, the decay starts", (10, *_LR)),
+                Case("step 60, half way down", (60, *_LR)),
+                Case("step 110 = max_iters", (110, *_LR)),
+                Case("step 150, past max_iters", (150, *_LR)),
+                Case("no warmup", (0, 1.0, 0.1, 0, 100)),
+            ],
+            "while step < warmup_iters: lr * (step + 1) / warmup_iters. Then progress = "
+            "(step - warmup_iters) / (max_iters - warmup_iters), at most 1, and "
+            "min_lr + 0.5 * (1 + cos(pi * progress)) * (lr - min_lr); return a float.",
+        ),
+        Exercise(
+            "10.cross_entropy",
+            _cross_entropy,
+            [
+                Case(
+                    "equal logits: the loss is ln V",
+                    (torch.zeros(1, 2, 4), torch.tensor([[0, 3]])),
+                ),
+                Case("random (1, 3, 5)", (_randn(1, 3, 5, seed=31), torch.tensor([[4, 0, 2]]))),
+                Case(
+                    "a batch of 2, random (2, 4, 6)",
+                    (_randn(2, 4, 6, seed=32) * 2, torch.tensor([[0, 5, 1, 1], [3, 2, 4, 0]])),
+                ),
+                Case(
+                    "large logits (exp overflows)",
+                    (torch.tensor([[[1000.0, 0.0, -1000.0]]]), torch.tensor([[1]])),
+                ),
+            ],
+            "flatten to (B * T, V) logits and (B * T,) targets; the loss is the MEAN over all "
+            "positions of -log_softmax(logits)[target] (log_softmax, not log(softmax), stays "
+            "finite for large logits); return a 0-dimensional tensor.",
         ),
     ]
 }

@@ -7,8 +7,10 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from llm101_helpers.exercises import EXERCISES, check, evaluate
+from llm101_helpers.model import GPTConfig, TransformerBlock
 from llm101_helpers.tokenizers import UNK
 
 # Plausible mistakes a learner makes, per exercise (at least two each).
@@ -67,6 +69,17 @@ WRONG = {
         "divided by d_k": lambda q, k: q @ k.T / k.shape[-1],
         "keys times queries": lambda q, k: k @ q.T / math.sqrt(k.shape[-1]),
     },
+    "05.self_attention": {
+        "forgot 1/sqrt(d_k)": lambda x, wq, wk, wv: _attend(x, wq, wk, wv, scale=1.0),
+        "divided by d_k": lambda x, wq, wk, wv: _attend(x, wq, wk, wv, scale=wk.shape[1]),
+        "sqrt(d_in), not sqrt(d_out)": lambda x, wq, wk, wv: _attend(
+            x, wq, wk, wv, scale=math.sqrt(wk.shape[0])
+        ),
+        "softmax over dim 0": lambda x, wq, wk, wv: _attend(x, wq, wk, wv, dim=0),
+        "returns the weights": lambda x, wq, wk, wv: torch.softmax(
+            (x @ wq) @ (x @ wk).T / math.sqrt(wk.shape[1]), -1
+        ),
+    },
     "06.causal_mask": {
         "diagonal masked too": lambda t: torch.triu(torch.ones(t, t, dtype=torch.bool)),
         "past masked (tril)": lambda t: torch.tril(torch.ones(t, t, dtype=torch.bool), -1),
@@ -91,7 +104,91 @@ WRONG = {
         "heads summed": lambda c: c.sum(1),
         "heads averaged, repeated": lambda c: c.mean(1).repeat(1, 1, c.shape[1]),
     },
+    "08.layer_norm": {
+        "sample variance (unbiased)": lambda x, w, b, eps: _ln(x, w, b, eps, unbiased=True),
+        "eps outside the sqrt": lambda x, w, b, eps: (
+            (x - x.mean(-1, keepdim=True))
+            / (x.var(-1, keepdim=True, unbiased=False).sqrt() + eps)
+            * w
+            + b
+        ),
+        "normalised over the wrong dim": lambda x, w, b, eps: _ln(x, w, b, eps, dim=0),
+        "scale and shift swapped": lambda x, w, b, eps: _ln(x, b, w, eps),
+    },
+    "08.rms_norm": {
+        "mean subtracted": lambda x, w, eps: _rms(x - x.mean(-1, keepdim=True), w, eps),
+        "eps forgotten": lambda x, w, eps: _rms(x, w, 0.0),
+        "mean of |x|": lambda x, w, eps: x / (x.abs().mean(-1, keepdim=True) + eps) * w,
+        "eps outside the sqrt": lambda x, w, eps: (
+            x / (x.pow(2).mean(-1, keepdim=True).sqrt() + eps) * w
+        ),
+    },
+    "09.top_p_filter": {
+        "drops the token that crosses p": lambda z, p: _top_p(z, p, keep_crossing=False),
+        "sorted ascending": lambda z, p: _top_p(z, p, descending=False),
+        "logits, not probabilities": lambda z, p: _top_p(z, p, probs=False),
+        "mask left in sorted order": lambda z, p: _top_p(z, p, unsort=False),
+    },
+    "09.block_forward": {
+        "post-LN": lambda x, n1, a, n2, f: n2(n1(x + a(x)) + f(n1(x + a(x)))),
+        "no residual": lambda x, n1, a, n2, f: f(n2(a(n1(x)))),
+        "parallel sub-layers": lambda x, n1, a, n2, f: x + a(n1(x)) + f(n2(x)),
+        "one norm for both": lambda x, n1, a, n2, f: _pre_ln(x, n1, a, n1, f),
+    },
+    "10.learning_rate": {
+        "warmup off by one (step / warmup)": lambda s, lr, lo, w, m: _lr(s, lr, lo, w, m, plus=0),
+        "warmup boundary <=": lambda s, lr, lo, w, m: _lr(s, lr, lo, w, m, boundary=1),
+        "decays to 0, not min_lr": lambda s, lr, lo, w, m: _lr(s, lr, 0.0, w, m),
+        "no clamp past max_iters": lambda s, lr, lo, w, m: _lr(s, lr, lo, w, m, clamp=False),
+        "progress from step 0": lambda s, lr, lo, w, m: _lr(s, lr, lo, w, m, from_warmup=False),
+    },
+    "10.cross_entropy": {
+        "no log-softmax": lambda z, t: -z.gather(-1, t[..., None]).mean(),
+        "log of softmax": lambda z, t: -torch.softmax(z, -1).log().gather(-1, t[..., None]).mean(),
+        "sum, not mean": lambda z, t: F.cross_entropy(
+            z.flatten(0, 1), t.flatten(), reduction="sum"
+        ),
+        "softmax over the tokens (dim 1)": lambda z, t: (
+            -torch.log_softmax(z, 1).gather(-1, t[..., None]).mean()
+        ),
+    },
 }
+
+
+def _ln(x, w, b, eps, unbiased=False, dim=-1):
+    mean = x.mean(dim, keepdim=True)
+    var = x.var(dim, keepdim=True, unbiased=unbiased)
+    return (x - mean) / torch.sqrt(var + eps) * w + b
+
+
+def _rms(x, w, eps):
+    return x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
+
+
+def _top_p(logits, p, keep_crossing=True, descending=True, probs=True, unsort=True):
+    """Nucleus filtering written out, with a chosen mistake."""
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=descending)
+    values = torch.softmax(sorted_logits, dim=-1) if probs else sorted_logits
+    cumulative = values.cumsum(-1)
+    drop = (cumulative - values >= p) if keep_crossing else (cumulative > p)
+    if unsort:
+        drop = drop.scatter(-1, order, drop)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def _pre_ln(x, norm1, attn, norm2, ff):
+    x = x + attn(norm1(x))
+    return x + ff(norm2(x))
+
+
+def _lr(step, lr, min_lr, warmup, max_iters, plus=1, boundary=0, clamp=True, from_warmup=True):
+    """Warmup + cosine written from the formula, with a chosen mistake."""
+    if step < warmup + boundary:
+        return lr * (step + plus) / warmup
+    start = warmup if from_warmup else 0
+    progress = (step - start) / (max_iters - start)
+    progress = min(progress, 1.0) if clamp else progress
+    return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (lr - min_lr)
 
 
 def _sinusoid(t: int, d: int, swap: bool = False, two: int = 2) -> torch.Tensor:
@@ -103,6 +200,13 @@ def _sinusoid(t: int, d: int, swap: bool = False, two: int = 2) -> torch.Tensor:
             first, second = (math.cos, math.sin) if swap else (math.sin, math.cos)
             pe[pos, 2 * i], pe[pos, 2 * i + 1] = first(angle), second(angle)
     return pe
+
+
+def _attend(x, wq, wk, wv, scale=None, dim=-1):
+    """Scaled dot-product self-attention written out, with a chosen mistake."""
+    queries, keys, values = x @ wq, x @ wk, x @ wv
+    scale = math.sqrt(keys.shape[-1]) if scale is None else scale
+    return torch.softmax(queries @ keys.T / scale, dim=dim) @ values
 
 
 def _future(s: torch.Tensor) -> torch.Tensor:
@@ -195,6 +299,42 @@ def test_wrong_answers_are_caught(name, mistake):
 
 def test_sinusoid_written_out_passes():
     assert evaluate("03.sinusoidal_positions", _sinusoid).ok
+
+
+def test_answers_written_from_the_formulas_pass():
+    """Independent of the package: the formulas written out, without their mistakes."""
+    assert evaluate("05.self_attention", _attend).ok
+    assert evaluate("08.layer_norm", _ln).ok
+    assert evaluate("08.rms_norm", _rms).ok
+    assert evaluate("09.top_p_filter", _top_p).ok
+    assert evaluate("09.block_forward", _pre_ln).ok
+    assert evaluate("10.learning_rate", _lr).ok
+    assert evaluate(
+        "10.cross_entropy", lambda z, t: -torch.log_softmax(z, -1).gather(-1, t[..., None]).mean()
+    ).ok
+
+
+def test_block_forward_is_the_package_block():
+    """The reference equals TransformerBlock's forward with the same sub-modules."""
+    cfg = GPTConfig(vocab_size=8, context_length=16, emb_dim=8, n_heads=2, n_layers=1)
+    torch.manual_seed(0)
+    block = TransformerBlock(cfg).eval()
+    x = torch.randn(2, 5, 8)
+    with torch.no_grad():
+        expected = block(x)
+    got = EXERCISES["09.block_forward"].reference(x, block.norm1, block.attn, block.norm2, block.ff)
+    torch.testing.assert_close(got, expected)
+
+
+def test_floats_compare_with_a_tolerance():
+    assert evaluate("10.learning_rate", lambda *a: _lr(*a) * (1 + 1e-9)).ok
+    verdict = evaluate("10.learning_rate", lambda *a: torch.tensor(_lr(*a)))
+    assert verdict.status == "failed" and "expected a float, got Tensor" in verdict.message
+
+
+def test_small_scalars_are_shown_not_rounded_to_zero():
+    verdict = evaluate("08.layer_norm", WRONG["08.layer_norm"]["sample variance (unbiased)"])
+    assert verdict.message.splitlines()[2].endswith(", 1e-05")  # eps, not 0.0
 
 
 def test_failure_shows_expected_against_got():

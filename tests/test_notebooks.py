@@ -130,13 +130,18 @@ def _checks(nb) -> dict[str, str]:
     return found
 
 
+# Lessons without exercises: the welcome (nothing to build yet) and 11 (being written).
+NO_EXERCISES = {"00", "11"}
+
+
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
 def test_exercises_have_stubs_and_executed_solutions(path):
     """Lesson stubs say "not implemented yet"; NN_topic_solutions.ipynb passes every one."""
     nb = nbformat.read(path, as_version=4)
     stubs = _checks(nb)
-    if not stubs:
-        pytest.skip("no exercises yet")
+    if path.name[:2] in NO_EXERCISES:
+        pytest.skip(f"notebook {path.name[:2]} has no exercises")
+    assert 2 <= len(stubs) <= 4, f"a lesson ends with two to four exercises, found {len(stubs)}"
     headings = [c.source.splitlines()[0] for c in nb.cells if c.cell_type == "markdown"]
     assert headings.index("## Exercises") < max(
         i for i, h in enumerate(headings) if h.lower().startswith("## summary")
