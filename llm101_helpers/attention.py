@@ -347,6 +347,8 @@ class MultiHeadAttention(nn.Module):
                 context = F.scaled_dot_product_attention(
                     queries, keys, values, dropout_p=p, is_causal=True
                 )
+            elif T == 1:  # one new token after the cache: it may see every stored key
+                context = F.scaled_dot_product_attention(queries, keys, values, dropout_p=p)
             else:  # is_causal aligns the mask top-left, which is wrong when T < S
                 context = F.scaled_dot_product_attention(
                     queries, keys, values, attn_mask=~future, dropout_p=p
