@@ -139,8 +139,9 @@ def time_call(
 class TensorMemoryTracker(TorchDispatchMode):
     """Count the bytes of tensor storage alive while the ``with`` block runs.
 
-    Every operator's outputs are recorded once per storage (a view adds
-    nothing) and subtracted when the storage is freed. ``peak`` is the most
+    Every operator's outputs are recorded once per storage and subtracted
+    when the storage is freed; a view or an in-place result, which shares the
+    storage of an input (a parameter's transpose, say), adds nothing. ``peak`` is the most
     bytes alive at once, ``live`` the bytes still alive.
     """
 
@@ -154,13 +155,20 @@ class TensorMemoryTracker(TorchDispatchMode):
         self.live -= self._storages.pop(ptr, 0)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
+        kwargs = kwargs or {}
+        inputs = {
+            t.untyped_storage().data_ptr()
+            for t in tree_leaves((args, kwargs))
+            if isinstance(t, torch.Tensor)
+        }
+        out = func(*args, **kwargs)
         for t in tree_leaves(out):
             if not isinstance(t, torch.Tensor):
                 continue
             storage = t.untyped_storage()
             ptr = storage.data_ptr()
-            if ptr in self._storages or storage.nbytes() == 0:
+            # a view or an in-place result shares an input's storage: nothing new
+            if ptr in inputs or ptr in self._storages or storage.nbytes() == 0:
                 continue
             self._storages[ptr] = storage.nbytes()
             weakref.finalize(storage, self._freed, ptr)

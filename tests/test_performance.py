@@ -145,6 +145,16 @@ def test_tracker_counts_live_storage_once_and_subtracts_freed_storage():
     del a, b, d
 
 
+def test_tracker_ignores_views_of_tensors_that_existed_before():
+    weight = torch.zeros(64, 64)
+    with TensorMemoryTracker() as m:
+        weight.t()  # a view of existing storage
+        weight.view(-1)
+        weight.add_(1)  # in place
+        new = weight @ weight  # 16,384 bytes of new storage
+    assert m.peak == new.untyped_storage().nbytes() == 16384
+
+
 def test_explicit_attention_holds_the_score_matrix_and_sdpa_does_not():
     B, H, T, d = 2, 4, 128, 32
     v = attention_variants(d, H, T)
