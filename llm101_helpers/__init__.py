@@ -8,10 +8,12 @@ lives here, grouped by concept:
   and next-token training windows (``SlidingWindowDataset``, ``create_dataloader``).
 - ``tokenizers``: ``WordTokenizer`` (notebook 01) and byte-level ``BPETokenizer`` (02).
 - ``embeddings``: token and position embeddings, skip-gram word vectors (03).
-- ``attention``: simple, self, causal and multi-head attention (04-07).
+- ``attention``: simple, self, causal and multi-head attention (04-07), the
+  fused-QKV variant and the KV cache (11).
 - ``normalization``: ``LayerNorm`` and ``RMSNorm`` (08).
-- ``model``: the transformer block and the GPT, with ``generate`` (09).
+- ``model``: the transformer block and the GPT, with ``generate`` (09; KV-cached, 11).
 - ``training``: training loop, evaluation and checkpoints (10).
+- ``performance``: timing and memory measured honestly, attention variants (11).
 - ``viz``: heatmaps, plots and the notebooks' interactive widgets.
 - ``exercises``: ``check(name, answer)`` for the exercises at the end of each notebook.
 """

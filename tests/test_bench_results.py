@@ -65,3 +65,39 @@ def test_train_results_record_the_configuration_and_meet_the_targets(train_repor
     assert r["tokens_per_second"] >= nanogpt_tokens_per_second
     assert 0 < r["mfu"] < 1
     assert r["mfu"] == pytest.approx(r["achieved_gflops"] / r["peak_gflops"])
+
+
+def _report(name: str) -> dict:
+    return json.loads((ROOT / "bench" / "results" / name).read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(
+    "script,result", [("attention", "attention_cpu.json"), ("generate", "generate_cpu.json")]
+)
+def test_performance_tables_in_readme_and_notebook_11_match_the_json(script, result):
+    table = _bench_module(script).markdown_table(_report(result))
+    assert table in (ROOT / "bench" / "README.md").read_text(encoding="utf-8")
+    assert table in _markdown("11_attention_performance.ipynb")
+
+
+def test_attention_results_record_equal_implementations_and_the_targets():
+    r = _report("attention_cpu.json")
+    assert r["device"].startswith("cpu") and r["torch"]
+    impl = r["implementations"][0]
+    assert (impl["batch"], impl["seq"], impl["dim"], impl["heads"]) == (8, 256, 768, 12)
+    assert impl["max_abs_diff"] < 1e-3  # every implementation was checked equal before timing
+    assert len(impl["rows"]) == 6
+    assert [row["seq"] for row in r["sweep"][0]["rows"]][-1] == 1024
+    assert len(r["targets"]) == 2 and all(t["met"] for t in r["targets"])
+    # memory: the explicit path grows about four-fold per doubling at the largest lengths
+    rows = r["sweep"][0]["rows"]
+    explicit = [row["explicit"]["forward_backward_peak_bytes"] for row in rows]
+    sdpa = [row["sdpa"]["forward_backward_peak_bytes"] for row in rows]
+    assert explicit[-1] / explicit[-2] > 3 and sdpa[-1] / sdpa[-2] < 2.5
+
+
+def test_generate_results_record_identical_tokens_and_the_target():
+    r = _report("generate_cpu.json")
+    assert all(row["same_tokens"] for row in r["rows"])
+    assert r["target"]["new_tokens"] == 256 and r["target"]["met"]
+    assert r["config"]["n_layers"] == 6 and r["config"]["context_length"] == 256
