@@ -32,15 +32,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
 
-from llm101_helpers.device import describe_device, get_device
-from llm101_helpers.performance import attention_variants, peak_memory, time_call
+from llm101_helpers.device import get_device
+from llm101_helpers.performance import attention_variants, environment, peak_memory, time_call
 
 SDPA_NAME, EXPLICIT_NAME, TORCH_NAME = "MHA + SDPA", "MHA explicit", "nn.MultiheadAttention"
 
@@ -239,13 +236,7 @@ def main() -> None:
             setattr(args, key, value)
 
     report = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "device": describe_device(device),
-        "device_type": device.type,
-        "machine": f"{platform.system()} {platform.machine()}",
-        "cpus": os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
+        **environment(device),
         "implementations": [],
         "sweep": [],
     }

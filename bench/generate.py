@@ -23,16 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
 
 from llm101_helpers.device import describe_device, get_device
 from llm101_helpers.model import GPT, GPTConfig, generate
-from llm101_helpers.performance import time_call
+from llm101_helpers.performance import environment, time_call
 
 TARGET = {"new_tokens": 256, "speedup": 3.0}
 
@@ -106,13 +103,7 @@ def main() -> None:
     rows = bench(model, device, args.lengths, args.repeats)
     at = next((r for r in rows if r["new_tokens"] == TARGET["new_tokens"]), None)
     report = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "device": describe_device(device),
-        "device_type": device.type,
-        "machine": f"{platform.system()} {platform.machine()}",
-        "cpus": os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
+        **environment(device),
         "dtype": args.dtype,
         "config": cfg.to_dict(),
         "params": model.num_parameters(),

@@ -28,16 +28,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
 
 from llm101_helpers.data import load_corpus
 from llm101_helpers.model import GPT, GPTConfig
+from llm101_helpers.performance import environment
 from llm101_helpers.training import CharTokenizer, TrainConfig, evaluate, split_ids, train
 
 #: nanoGPT's figures for this configuration on the course's 2-core development machine.
@@ -119,11 +117,7 @@ def main() -> None:
     flops_per_token = model.flops_per_token()
     achieved = flops_per_token * history.tokens_per_second
     report = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": f"{platform.system()} {platform.machine()}",
-        "cpus": os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
+        **environment("cpu"),
         "iters": args.iters,
         "batch_size": train_cfg.batch_size,
         "context_length": cfg.context_length,

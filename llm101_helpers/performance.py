@@ -36,11 +36,14 @@ outputs can be asserted equal before they are timed.
 from __future__ import annotations
 
 import math
+import os
+import platform
 import statistics
 import time
 import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 
 import torch
 from torch import nn
@@ -53,6 +56,7 @@ from llm101_helpers.attention import (
     MultiHeadAttentionWrapper,
     causal_mask,
 )
+from llm101_helpers.device import describe_device
 
 __all__ = [
     "TensorMemoryTracker",
@@ -60,10 +64,25 @@ __all__ = [
     "TorchMultiheadAttention",
     "WrapperWithProjection",
     "attention_variants",
+    "environment",
     "peak_memory",
     "synchronize",
     "time_call",
 ]
+
+
+def environment(device: torch.device | str = "cpu") -> dict:
+    """Where a measurement was taken: date, device, machine, CPU count, threads, torch version."""
+    device = torch.device(device)
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "device": describe_device(device),
+        "device_type": device.type,
+        "machine": f"{platform.system()} {platform.machine()}",
+        "cpus": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
 
 
 def synchronize(device: torch.device | str) -> None:
