@@ -32,6 +32,10 @@ Attention (notebooks 04-07): :func:`attention_figure` draws one attention
 matrix and highlights where a chosen query looks; :func:`attention_explorer`
 lets the learner pick layer, head and query. :func:`causal_dropout_figure` and
 :func:`causal_dropout_explorer` show the causal mask and dropout on the weights.
+
+Generation (notebook 10): :func:`write_text` samples from a trained model and
+:func:`poet_widget` puts its prompt, temperature, top-k, length and seed on
+controls.
 """
 
 from __future__ import annotations
@@ -62,9 +66,11 @@ __all__ = [
     "bpe_pieces_at",
     "format_pieces",
     "pieces_html",
+    "poet_widget",
     "scatter_with_labels",
     "show_heatmaps",
     "similarity_heatmap",
+    "write_text",
 ]
 
 ArrayLike = torch.Tensor | np.ndarray
@@ -749,3 +755,66 @@ def activation_histogram_widget(
     checkbox.observe(update, names="value")
     update()
     return widgets.VBox([widgets.HBox([slider, checkbox]), image])
+
+
+# ---------------------------------------------------------------------------
+# Generation (notebook 10): a trained model writes, the learner turns the knobs.
+# ---------------------------------------------------------------------------
+
+
+def write_text(
+    model,
+    tokenizer,
+    prompt: str,
+    temperature: float = 0.8,
+    top_k: int = 40,
+    length: int = 80,
+    seed: int = 0,
+) -> str:
+    """Sample ``length`` tokens after ``prompt`` and return the whole text, decoded.
+
+    ``top_k=0`` means no limit; an empty prompt starts from a newline. ``seed``
+    makes the sample reproducible (see :func:`llm101_helpers.model.generate`).
+    """
+    from llm101_helpers.model import generate
+
+    ids = torch.tensor(tokenizer.encode(prompt or "\n"))
+    out = generate(model, ids, length, temperature=temperature, top_k=top_k or None, seed=seed)
+    return tokenizer.decode(out.tolist())
+
+
+def poet_widget(model, tokenizer, prompt: str = "The tide", **defaults):
+    """Controls for :func:`write_text` and the text they produce, redrawn on every change.
+
+    Returns an ipywidgets ``VBox``: a ``Text`` prompt, ``FloatSlider``
+    temperature, ``IntSlider`` top-k (0 = no limit) and length, an ``IntText``
+    seed, then an ``HTML`` holding the sample in a ``<pre>`` block (escaped).
+    ``defaults`` sets the starting temperature, top_k, length or seed.
+    """
+    import ipywidgets as widgets
+
+    start = {"temperature": 0.8, "top_k": 40, "length": 80, "seed": 0, **defaults}
+    vocab_size = model.config.vocab_size
+    controls = {
+        "prompt": widgets.Text(value=prompt, description="prompt"),
+        "temperature": widgets.FloatSlider(
+            value=start["temperature"], min=0.1, max=2.0, step=0.1, description="temperature"
+        ),
+        "top_k": widgets.IntSlider(
+            value=min(start["top_k"], vocab_size), min=0, max=vocab_size, description="top-k"
+        ),
+        "length": widgets.IntSlider(
+            value=start["length"], min=10, max=300, step=10, description="tokens"
+        ),
+        "seed": widgets.IntText(value=start["seed"], description="seed"),
+    }
+    poem = widgets.HTML()
+
+    def update(change=None) -> None:
+        text = write_text(model, tokenizer, **{name: w.value for name, w in controls.items()})
+        poem.value = f"<pre style='font-size: 12px'>{html.escape(text)}</pre>"
+
+    for w in controls.values():
+        w.observe(update, names="value")
+    update()
+    return widgets.VBox([*controls.values(), poem])

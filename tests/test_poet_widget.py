@@ -1,0 +1,83 @@
+"""The generation widget of notebook 10 (``viz.poet_widget``), without a browser.
+
+The reference for what the widget shows is ``generate`` called directly with
+the same settings; the tokenizer is the course's character tokenizer.
+"""
+
+from __future__ import annotations
+
+import html
+
+import torch
+
+from llm101_helpers.model import GPT, GPTConfig, generate
+from llm101_helpers.training import CharTokenizer
+from llm101_helpers.viz import poet_widget, write_text
+
+TOKENIZER = CharTokenizer.train("The tide <&> comes in\n")
+
+
+def _model() -> GPT:
+    torch.manual_seed(0)
+    cfg = GPTConfig(vocab_size=TOKENIZER.vocab_size, context_length=16, emb_dim=16, n_heads=2,
+                    n_layers=1)  # fmt: skip
+    return GPT(cfg).eval()
+
+
+def _expected(model, prompt, temperature=0.8, top_k=40, length=80, seed=0) -> str:
+    ids = torch.tensor(TOKENIZER.encode(prompt))
+    out = generate(model, ids, length, temperature=temperature, top_k=top_k or None, seed=seed)
+    return TOKENIZER.decode(out.tolist())
+
+
+def _shown(widget) -> str:
+    value = widget.children[-1].value
+    assert value.startswith("<pre") and value.endswith("</pre>")
+    return html.unescape(value[value.index(">") + 1 : -len("</pre>")])
+
+
+def test_write_text_is_generate_decoded():
+    model = _model()
+    text = write_text(model, TOKENIZER, "the", temperature=1.2, top_k=5, length=12, seed=3)
+    assert text == _expected(model, "the", 1.2, 5, 12, 3)
+    assert text.startswith("the") and len(text) == 15
+    assert write_text(model, TOKENIZER, "", top_k=5, length=4).startswith("\n")  # empty: a newline
+    unlimited = write_text(model, TOKENIZER, "t", top_k=0, length=10, seed=1)
+    assert unlimited == _expected(model, "t", top_k=0, length=10, seed=1)
+
+
+def test_widget_shows_a_sample_and_redraws_on_every_control():
+    model = _model()
+    w = poet_widget(model, TOKENIZER, prompt="tide", length=20, top_k=8)
+    prompt, temperature, top_k, length, seed = w.children[:5]
+    assert (prompt.value, top_k.value, length.value, top_k.max) == (
+        "tide",
+        8,
+        20,
+        TOKENIZER.vocab_size,
+    )
+    assert _shown(w) == _expected(model, "tide", top_k=8, length=20)
+
+    seed.value = 5
+    assert _shown(w) == _expected(model, "tide", top_k=8, length=20, seed=5)
+    temperature.value = 1.5
+    top_k.value = 0
+    length.value = 30
+    assert _shown(w) == _expected(model, "tide", 1.5, 0, 30, 5)
+    prompt.value = "in"
+    assert _shown(w) == _expected(model, "in", 1.5, 0, 30, 5)
+
+
+def test_widget_escapes_html():
+    model = _model()
+    w = poet_widget(model, TOKENIZER, prompt="<&>", length=10)
+    raw = w.children[-1].value
+    assert "<&>" not in raw and "&lt;&amp;&gt;" in raw
+    assert _shown(w).startswith("<&>")
+
+
+def test_default_top_k_is_clamped_to_a_small_vocabulary():
+    model = _model()
+    w = poet_widget(model, TOKENIZER)
+    assert w.children[2].value == TOKENIZER.vocab_size  # 40 asked, the vocabulary is smaller
+    assert _shown(w) == _expected(model, "The tide", top_k=TOKENIZER.vocab_size)
