@@ -36,7 +36,13 @@ from llm101_helpers.data import SlidingWindowDataset
 from llm101_helpers.embeddings import sinusoidal_positions
 from llm101_helpers.model import FeedForward, _filter_logits
 from llm101_helpers.normalization import LayerNorm, RMSNorm
-from llm101_helpers.tokenizers import UNK, WordTokenizer, get_pair_counts, merge_pair
+from llm101_helpers.tokenizers import (
+    UNK,
+    BPETokenizer,
+    WordTokenizer,
+    get_pair_counts,
+    merge_pair,
+)
 from llm101_helpers.training import TrainConfig, learning_rate
 
 __all__ = ["EXERCISES", "Case", "Exercise", "Verdict", "check", "evaluate"]
@@ -243,6 +249,27 @@ def _encode_words(words: list[str], token_to_id: dict[str, int]) -> list[int]:
 
 _VOCAB = {"the": 0, "moon": 1, "sings": 2, ".": 3, UNK: 4}
 
+# 02 · byte-pair encoding ----------------------------------------------------------
+
+
+def _bpe_encode(ids: list[int], merges: dict[tuple[int, int], int]) -> list[int]:
+    """Merge the earliest-learned pair present (lowest new id), everywhere; repeat until none."""
+    ids = list(ids)
+    while len(ids) >= 2:
+        pairs = get_pair_counts(ids)
+        pair = min(pairs, key=lambda p: merges.get(p, math.inf))
+        if pair not in merges:
+            break  # no adjacent pair was ever merged
+        ids = merge_pair(ids, pair, merges[pair])
+    return ids
+
+
+def _bpe_decode(ids: list[int], merges: dict[tuple[int, int], int]) -> str:
+    return BPETokenizer.from_merges(merges).decode(ids)
+
+
+_MERGES_THE = {(104, 101): 256, (116, 256): 257, (32, 257): 258}  # "he", "the", " the"
+
 # 03 · embeddings ---------------------------------------------------------------
 
 
@@ -383,29 +410,39 @@ EXERCISES: dict[str, Exercise] = {
             "(exact spelling: 'The' is not 'the').",
         ),
         Exercise(
-            "02.get_pair_counts",
-            lambda ids: get_pair_counts(ids),
+            "02.bpe_encode",
+            _bpe_encode,
             [
-                Case("a repeated pair", ([1, 2, 3, 1, 2],)),
-                Case("overlapping run", ([7, 7, 7],)),
-                Case("one id: no pairs", ([5],)),
-                Case("empty", ([],)),
+                Case("no merge applies", ([1, 2, 3], {(3, 1): 256})),
+                Case("one merge, twice", ([1, 2, 3, 1, 2], {(1, 2): 256})),
+                Case("the earlier merge first", ([1, 2, 3], {(2, 3): 256, (1, 2): 257})),
+                Case("a merge of merges", ([1, 2, 3, 1, 2, 3], {(1, 2): 256, (256, 3): 257})),
+                Case(
+                    "aaabdaaabac",
+                    (list(b"aaabdaaabac"), {(97, 97): 256, (97, 98): 257, (256, 257): 258}),
+                ),
+                Case("a run of one id", ([5, 5, 5, 5, 5], {(5, 5): 256, (256, 256): 257})),
+                Case("one id", ([7], {(7, 7): 256})),
+                Case("empty", ([], {(1, 2): 256})),
             ],
-            "count every adjacent pair (ids[i], ids[i + 1]) for i from 0 to len(ids) - 2; "
-            "overlapping pairs count, and a list shorter than 2 has none.",
+            "repeat: among the adjacent pairs that are in merges, take the one with the LOWEST new "
+            "id (learned first, whatever its place in the text), replace all its occurrences left "
+            "to right, and look again; stop when no adjacent pair is in merges.",
         ),
         Exercise(
-            "02.merge_pair",
-            merge_pair,
+            "02.bpe_decode",
+            _bpe_decode,
             [
-                Case("two occurrences", ([1, 2, 3, 1, 2], (1, 2), 4)),
-                Case("overlapping run", ([5, 5, 5], (5, 5), 6)),
-                Case("pair at the very end", ([3, 1, 2], (1, 2), 9)),
-                Case("pair absent", ([1, 3, 2], (1, 2), 9)),
-                Case("empty", ([], (1, 2), 9)),
+                Case("bytes only", (list(b"tide"), {})),
+                Case("merged tokens", ([257, 258], _MERGES_THE)),
+                Case("é as one merged token", ([99, 97, 102, 256], {(195, 169): 256})),
+                Case("é split across two tokens", ([99, 97, 102, 195, 169], {})),
+                Case("half a character", ([99, 195], {})),
+                Case("empty", ([], _MERGES_THE)),
             ],
-            "scan left to right; when ids[i], ids[i + 1] is the pair, append new_id and jump by 2, "
-            "otherwise append ids[i] and move by 1. Do not forget the last id.",
+            "bytes of ids 0-255 are bytes([i]); a merged token's bytes are its two parts' bytes "
+            "joined (build them in merge order). Join the bytes of ALL ids first, then decode once "
+            "with .decode('utf-8', errors='replace').",
         ),
         Exercise(
             "03.sliding_windows",

@@ -6,12 +6,14 @@ from __future__ import annotations
 import math
 
 import pytest
+import regex
 import torch
 import torch.nn.functional as F
 
+from llm101_helpers.data import load_poems
 from llm101_helpers.exercises import EXERCISES, check, evaluate
 from llm101_helpers.model import GPTConfig, TransformerBlock
-from llm101_helpers.tokenizers import UNK
+from llm101_helpers.tokenizers import GPT2_SPLIT_PATTERN, UNK, BPETokenizer, merge_pair
 
 # Plausible mistakes a learner makes, per exercise (at least two each).
 WRONG = {
@@ -26,15 +28,23 @@ WRONG = {
         "lower-cased": lambda words, vocab: [vocab.get(w.lower(), vocab[UNK]) for w in words],
         "no unk handling": lambda words, vocab: [vocab[w] for w in words],
     },
-    "02.get_pair_counts": {
-        "non-overlapping": lambda ids: _count_non_overlapping(ids),
-        "off-by-one window": lambda ids: _count_range(ids, len(ids) - 2),
-        "wraps around": lambda ids: _count_range(ids + ids[:1], len(ids)),
+    "02.bpe_encode": {
+        "merges in text order": lambda ids, merges: _encode_leftmost(ids, merges),
+        "latest merge first": lambda ids, merges: _encode(ids, merges, pick=max),
+        "one round of merging": lambda ids, merges: _encode(ids, merges, rounds=1),
+        "one left-to-right scan": lambda ids, merges: _encode_one_scan(ids, merges),
     },
-    "02.merge_pair": {
-        "drops the last id": lambda ids, pair, new: _merge(ids, pair, new)[:-1] if ids else [],
-        "replaces both ids": lambda ids, pair, new: [new if i in pair else i for i in ids],
-        "overlapping merge": lambda ids, pair, new: _merge_overlapping(ids, pair, new),
+    "02.bpe_decode": {
+        "each token decoded on its own": lambda ids, merges: "".join(
+            _vocab(merges)[i].decode("utf-8", errors="replace") for i in ids
+        ),
+        "strict UTF-8": lambda ids, merges: b"".join(_vocab(merges)[i] for i in ids).decode(),
+        "bytes as Latin-1 characters": lambda ids, merges: b"".join(
+            _vocab(merges)[i] for i in ids
+        ).decode("latin-1"),
+        "merges one level deep": lambda ids, merges: b"".join(
+            bytes([i]) if i < 256 else bytes(_pair_of(merges, i)) for i in ids
+        ).decode("utf-8", errors="replace"),
     },
     "03.sliding_windows": {
         "target not shifted": lambda ids, n, s: [
@@ -213,26 +223,35 @@ def _future(s: torch.Tensor) -> torch.Tensor:
     return torch.triu(torch.ones_like(s, dtype=torch.bool), 1)
 
 
-def _count_range(ids, n):
-    counts = {}
-    for i in range(max(n, 0)):
-        counts[(ids[i], ids[i + 1])] = counts.get((ids[i], ids[i + 1]), 0) + 1
-    return counts
+def _encode(ids, merges, pick=min, rounds=None):
+    """BPE encoding by merges, written out, with a chosen mistake."""
+    ids, done = list(ids), 0
+    while len(ids) >= 2 and (rounds is None or done < rounds):
+        present = [p for p in zip(ids, ids[1:], strict=False) if p in merges]
+        if not present:
+            break
+        pair = pick(present, key=merges.get)
+        ids = merge_pair(ids, pair, merges[pair])
+        done += 1
+    return ids
 
 
-def _count_non_overlapping(ids):
-    counts, i = {}, 0
-    while i + 1 < len(ids):
-        counts[(ids[i], ids[i + 1])] = counts.get((ids[i], ids[i + 1]), 0) + 1
-        i += 2
-    return counts
+def _encode_leftmost(ids, merges):
+    """Wrong: always merges the leftmost pair that is in merges, whatever its rank."""
+    ids = list(ids)
+    while True:
+        at = next((i for i in range(len(ids) - 1) if (ids[i], ids[i + 1]) in merges), None)
+        if at is None:
+            return ids
+        ids[at : at + 2] = [merges[(ids[at], ids[at + 1])]]
 
 
-def _merge(ids, pair, new):
+def _encode_one_scan(ids, merges):
+    """Wrong: one pass left to right, merging any known pair as it is met."""
     out, i = [], 0
     while i < len(ids):
-        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
-            out.append(new)
+        if i + 1 < len(ids) and (ids[i], ids[i + 1]) in merges:
+            out.append(merges[(ids[i], ids[i + 1])])
             i += 2
         else:
             out.append(ids[i])
@@ -240,13 +259,19 @@ def _merge(ids, pair, new):
     return out
 
 
-def _merge_overlapping(ids, pair, new):
-    out = list(ids)
-    for i in range(len(ids) - 1):
-        if (ids[i], ids[i + 1]) == pair:
-            out[i] = new
-            out[i + 1] = None
-    return [i for i in out if i is not None] if ids else []
+def _vocab(merges):
+    vocab = {i: bytes([i]) for i in range(256)}
+    for (a, b), new in sorted(merges.items(), key=lambda item: item[1]):
+        vocab[new] = vocab[a] + vocab[b]
+    return vocab
+
+
+def _pair_of(merges, new):
+    return next(pair for pair, i in merges.items() if i == new)
+
+
+def _decode(ids, merges):
+    return b"".join(_vocab(merges)[i] for i in ids).decode("utf-8", errors="replace")
 
 
 def test_every_exercise_has_wrong_answers():
@@ -303,6 +328,8 @@ def test_sinusoid_written_out_passes():
 
 def test_answers_written_from_the_formulas_pass():
     """Independent of the package: the formulas written out, without their mistakes."""
+    assert evaluate("02.bpe_encode", _encode).ok
+    assert evaluate("02.bpe_decode", _decode).ok
     assert evaluate("05.self_attention", _attend).ok
     assert evaluate("08.layer_norm", _ln).ok
     assert evaluate("08.rms_norm", _rms).ok
@@ -312,6 +339,18 @@ def test_answers_written_from_the_formulas_pass():
     assert evaluate(
         "10.cross_entropy", lambda z, t: -torch.log_softmax(z, -1).gather(-1, t[..., None]).mean()
     ).ok
+
+
+def test_bpe_references_agree_with_the_tokenizer():
+    """With merges learned from the poems, the references give BPETokenizer's ids and text."""
+    text = load_poems()[:20_000]
+    tok = BPETokenizer.train(text, 320)
+    encode, decode = (EXERCISES[f"02.bpe_{n}"].reference for n in ("encode", "decode"))
+    for chunk in regex.findall(GPT2_SPLIT_PATTERN, text):
+        assert encode(list(chunk.encode("utf-8")), tok.merges) == tok.encode_ordinary(chunk)
+    ids = tok.encode_ordinary(text)
+    assert decode(ids, tok.merges) == text
+    assert decode(ids[:7] + [0xE2], tok.merges) == tok.decode(ids[:7] + [0xE2])  # half a character
 
 
 def test_block_forward_is_the_package_block():
