@@ -37,6 +37,7 @@ from llm101_helpers.embeddings import sinusoidal_positions
 from llm101_helpers.model import FeedForward, _filter_logits
 from llm101_helpers.normalization import LayerNorm, RMSNorm
 from llm101_helpers.tokenizers import (
+    ENDOFTEXT,
     UNK,
     BPETokenizer,
     WordTokenizer,
@@ -249,6 +250,19 @@ def _encode_words(words: list[str], token_to_id: dict[str, int]) -> list[int]:
 
 _VOCAB = {"the": 0, "moon": 1, "sings": 2, ".": 3, UNK: 4}
 
+
+def _encode_documents(documents: list[str], token_to_id: dict[str, int]) -> list[int]:
+    """The package's WordTokenizer on the documents joined by <|endoftext|>."""
+    specials = [ENDOFTEXT, UNK]
+    words = [t for t in sorted(token_to_id, key=token_to_id.get) if t not in specials]
+    tok = WordTokenizer(words, specials)
+    if tok.token_to_id != token_to_id:
+        raise ValueError("the exercise's vocabulary must list the special tokens last")
+    return tok.encode(ENDOFTEXT.join(documents), allowed_special={ENDOFTEXT})
+
+
+_DOC_VOCAB = {"the": 0, "tide": 1, "went": 2, "out": 3, ".": 4, ENDOFTEXT: 5, UNK: 6}
+
 # 02 · byte-pair encoding ----------------------------------------------------------
 
 
@@ -408,6 +422,20 @@ EXERCISES: dict[str, Exercise] = {
             ],
             f"look each word up in token_to_id; a word that is not there becomes the id of {UNK!r} "
             "(exact spelling: 'The' is not 'the').",
+        ),
+        Exercise(
+            "01.encode_documents",
+            _encode_documents,
+            [
+                Case("one document: no separator", (["the tide went out."], _DOC_VOCAB)),
+                Case("two documents", (["the tide.", "went out."], _DOC_VOCAB)),
+                Case("three, with an unknown word", (["the sea.", "out", "tide"], _DOC_VOCAB)),
+                Case("an empty document", (["the tide", "", "out"], _DOC_VOCAB)),
+                Case("no documents", ([], _DOC_VOCAB)),
+            ],
+            f"split each document with the notebook's pattern and encode its words (unknown words "
+            f"become {UNK!r}); put the id of {ENDOFTEXT!r} BETWEEN documents (n documents, n - 1 "
+            "separators), as one token, never split by the regex.",
         ),
         Exercise(
             "02.bpe_encode",

@@ -4,6 +4,7 @@ and plausible wrong answers are caught with the failing input shown."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import regex
@@ -13,7 +14,16 @@ import torch.nn.functional as F
 from llm101_helpers.data import load_poems
 from llm101_helpers.exercises import EXERCISES, check, evaluate
 from llm101_helpers.model import GPTConfig, TransformerBlock
-from llm101_helpers.tokenizers import GPT2_SPLIT_PATTERN, UNK, BPETokenizer, merge_pair
+from llm101_helpers.tokenizers import (
+    ENDOFTEXT as EOT,
+)
+from llm101_helpers.tokenizers import (
+    GPT2_SPLIT_PATTERN,
+    UNK,
+    WORD_SPLIT_PATTERN,
+    BPETokenizer,
+    merge_pair,
+)
 
 # Plausible mistakes a learner makes, per exercise (at least two each).
 WRONG = {
@@ -27,6 +37,16 @@ WRONG = {
         "unknown as 0": lambda words, vocab: [vocab.get(w, 0) for w in words],
         "lower-cased": lambda words, vocab: [vocab.get(w.lower(), vocab[UNK]) for w in words],
         "no unk handling": lambda words, vocab: [vocab[w] for w in words],
+    },
+    "01.encode_documents": {
+        "a separator after every document": lambda docs, vocab: [
+            i for d in docs for i in [*_words(d, vocab), vocab[EOT]]
+        ],
+        "no separator": lambda docs, vocab: [i for d in docs for i in _words(d, vocab)],
+        "separator split by the regex": lambda docs, vocab: _words(EOT.join(docs), vocab),
+        "unknown words dropped": lambda docs, vocab: _words(
+            EOT.join(docs), vocab, unknown=False, special=True
+        ),
     },
     "02.bpe_encode": {
         "merges in text order": lambda ids, merges: _encode_leftmost(ids, merges),
@@ -223,6 +243,23 @@ def _future(s: torch.Tensor) -> torch.Tensor:
     return torch.triu(torch.ones_like(s, dtype=torch.bool), 1)
 
 
+def _words(text, vocab, unknown=True, special=False):
+    """Word ids of text by the notebook's regex (optionally <|endoftext|> first), with mistakes."""
+    pattern = rf"{re.escape(EOT)}|{WORD_SPLIT_PATTERN}" if special else WORD_SPLIT_PATTERN
+    words = re.findall(pattern, text)
+    if unknown:
+        return [vocab.get(w, vocab[UNK]) for w in words]
+    return [vocab[w] for w in words if w in vocab]
+
+
+def _encode_documents(docs, vocab):
+    """Written out: each document's words, the separator between documents."""
+    ids = []
+    for k, doc in enumerate(docs):
+        ids += ([vocab[EOT]] if k else []) + _words(doc, vocab)
+    return ids
+
+
 def _encode(ids, merges, pick=min, rounds=None):
     """BPE encoding by merges, written out, with a chosen mistake."""
     ids, done = list(ids), 0
@@ -328,6 +365,7 @@ def test_sinusoid_written_out_passes():
 
 def test_answers_written_from_the_formulas_pass():
     """Independent of the package: the formulas written out, without their mistakes."""
+    assert evaluate("01.encode_documents", _encode_documents).ok
     assert evaluate("02.bpe_encode", _encode).ok
     assert evaluate("02.bpe_decode", _decode).ok
     assert evaluate("05.self_attention", _attend).ok
