@@ -396,6 +396,36 @@ def _cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 _LR = (1.0, 0.1, 10, 110)  # lr, min_lr, warmup_iters, max_iters
 
 
+# 11 · performance --------------------------------------------------------------
+
+
+def _cached_mask(cached: int, new: int) -> torch.Tensor:
+    return causal_mask(cached + new)[cached:]  # (new, cached + new): the bottom rows
+
+
+def _decode_step(
+    q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, k_new: torch.Tensor,
+    v_new: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    keys = torch.cat([k_cache, k_new], dim=2)  # (B, H, S + 1, hd)
+    values = torch.cat([v_cache, v_new], dim=2)
+    weights = torch.softmax(q @ keys.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
+    return weights @ values, keys, values  # (B, H, 1, hd), the grown cache
+
+
+def _kv_cache_bytes(
+    n_layers: int, batch_size: int, context_length: int, emb_dim: int, bytes_per_number: int
+) -> int:
+    return 2 * n_layers * batch_size * context_length * emb_dim * bytes_per_number
+
+
+def _step_inputs(B: int, H: int, S: int, hd: int, seed: int) -> tuple:
+    g = torch.Generator().manual_seed(seed)
+    q, k_new, v_new = (torch.randn(B, H, 1, hd, generator=g) for _ in range(3))
+    k_cache, v_cache = (torch.randn(B, H, S, hd, generator=g) for _ in range(2))
+    return q, k_cache, v_cache, k_new, v_new
+
+
 EXERCISES: dict[str, Exercise] = {
     ex.name: ex
     for ex in [
@@ -722,6 +752,43 @@ EXERCISES: dict[str, Exercise] = {
             "flatten to (B * T, V) logits and (B * T,) targets; the loss is the MEAN over all "
             "positions of -log_softmax(logits)[target] (log_softmax, not log(softmax), stays "
             "finite for large logits); return a 0-dimensional tensor.",
+        ),
+        Exercise(
+            "11.cached_mask",
+            _cached_mask,
+            [
+                Case("no cache: the square mask", (0, 3)),
+                Case("4 cached, 2 new", (4, 2)),
+                Case("one new token", (5, 1)),
+                Case("2 cached, 4 new", (2, 4)),
+            ],
+            "new query i sits at position cached + i and may see keys 0..cached + i: the mask is "
+            "the BOTTOM `new` rows of the (cached + new) square causal mask, True above the "
+            "shifted diagonal (is_causal's top-left alignment is the classic bug).",
+        ),
+        Exercise(
+            "11.decode_step",
+            _decode_step,
+            [
+                Case("empty cache", _step_inputs(1, 1, 0, 2, seed=41)),
+                Case("3 cached tokens, 2 heads", _step_inputs(1, 2, 3, 4, seed=42)),
+                Case("batch of 2, 3 heads, 5 cached", _step_inputs(2, 3, 5, 8, seed=43)),
+            ],
+            "append k_new and v_new to the caches along the positions (dim 2) FIRST, then one "
+            "query attends over every stored key, its own included: softmax(q K^T / sqrt(hd)) V, "
+            "no mask needed. Return (context, keys, values).",
+        ),
+        Exercise(
+            "11.kv_cache_bytes",
+            _kv_cache_bytes,
+            [
+                Case("GPT base, float32", (6, 1, 256, 384, 4)),
+                Case("GPT-2 small, float32", (12, 1, 1024, 768, 4)),
+                Case("GPT-2 small, bfloat16, batch 8", (12, 8, 1024, 768, 2)),
+                Case("the smallest", (1, 1, 1, 1, 1)),
+            ],
+            "each layer stores keys AND values (2 tensors) of batch_size x context_length x "
+            "emb_dim numbers (the heads split emb_dim, they do not add to it); return an int.",
         ),
     ]
 }

@@ -182,7 +182,40 @@ WRONG = {
             -torch.log_softmax(z, 1).gather(-1, t[..., None]).mean()
         ),
     },
+    "11.cached_mask": {
+        "top-left aligned (is_causal)": lambda c, n: torch.ones(n, c + n, dtype=torch.bool).triu(1),
+        "diagonal masked too": lambda c, n: torch.ones(c + n, c + n, dtype=torch.bool).triu(0)[c:],
+        "the top rows": lambda c, n: torch.ones(c + n, c + n, dtype=torch.bool).triu(1)[:n],
+        "allowed instead of future": lambda c, n: (
+            ~torch.ones(c + n, c + n, dtype=torch.bool).triu(1)[c:]
+        ),
+    },
+    "11.decode_step": {
+        "new token left out of the keys": lambda q, kc, vc, kn, vn: _step(
+            q, kc, vc, kn, vn, own=False
+        ),
+        "no 1/sqrt(hd)": lambda q, kc, vc, kn, vn: _step(q, kc, vc, kn, vn, scale=1.0),
+        "is_causal with one query": lambda q, kc, vc, kn, vn: _step(q, kc, vc, kn, vn, causal=True),
+        "cache not returned grown": lambda q, kc, vc, kn, vn: (_step(q, kc, vc, kn, vn)[0], kc, vc),
+    },
+    "11.kv_cache_bytes": {
+        "keys only": lambda L, B, T, C, b: L * B * T * C * b,
+        "per head, not per layer": lambda L, B, T, C, b: 2 * L * B * T * (C // 12 or 1) * b,
+        "layers forgotten": lambda L, B, T, C, b: 2 * B * T * C * b,
+        "returns MiB": lambda L, B, T, C, b: 2 * L * B * T * C * b / 2**20,
+    },
 }
+
+
+def _step(q, k_cache, v_cache, k_new, v_new, own=True, scale=None, causal=False):
+    keys = torch.cat([k_cache, k_new], dim=2) if own else k_cache
+    values = torch.cat([v_cache, v_new], dim=2) if own else v_cache
+    if causal:
+        out = F.scaled_dot_product_attention(q, keys, values, is_causal=True)
+    else:
+        scale = q.shape[-1] ** -0.5 if scale is None else scale
+        out = torch.softmax(q @ keys.transpose(-2, -1) * scale, dim=-1) @ values
+    return out, torch.cat([k_cache, k_new], dim=2), torch.cat([v_cache, v_new], dim=2)
 
 
 def _ln(x, w, b, eps, unbiased=False, dim=-1):
@@ -467,3 +500,24 @@ def test_reference_code_is_never_shown(capsys):
         check(name, WRONG[name][next(iter(WRONG[name]))])
     out = capsys.readouterr().out
     assert "def " not in out and "lambda" not in out and "_scaled_scores" not in out
+
+
+def test_decode_step_reference_is_the_package_cache():
+    """11.decode_step's reference agrees with MultiHeadAttention fed through a KVCache."""
+    from llm101_helpers.attention import KVCache, MultiHeadAttention
+
+    torch.manual_seed(11)
+    mha = MultiHeadAttention(8, 8, 6, num_heads=2).eval()
+    x = torch.randn(1, 4, 8)
+    cache = KVCache(1, 2, 6, 4)
+    with torch.no_grad():
+        mha(x[:, :3], kv_cache=cache)
+        k_cache, v_cache = cache.keys[:, :, :3].clone(), cache.values[:, :, :3].clone()
+        q, k_new, v_new = mha._project_qkv(x[:, 3:])
+        context, keys, values = EXERCISES["11.decode_step"].reference(
+            q, k_cache, v_cache, k_new, v_new
+        )
+        expected = mha(x[:, 3:], kv_cache=cache)
+    got = mha.out_proj(context.transpose(1, 2).reshape(1, 1, 8))
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(keys, cache.keys[:, :, :4])

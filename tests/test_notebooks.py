@@ -130,8 +130,8 @@ def _checks(nb) -> dict[str, str]:
     return found
 
 
-# Lessons without exercises: the welcome (nothing to build yet) and 11 (being written).
-NO_EXERCISES = {"00", "11"}
+# Lessons without exercises: the welcome (nothing to build yet).
+NO_EXERCISES = {"00"}
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
