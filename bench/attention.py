@@ -1,7 +1,9 @@
 """Benchmark: the course's multi-head attentions against each other and PyTorch's.
 
 Two parts, every figure a median over ``--repeats`` measurements after warm-up
-(``llm101_helpers.performance.time_call``), synchronised on a GPU:
+(``llm101_helpers.performance.time_calls``, which measures the compared
+implementations in turns, so a slow spell of the machine hits them alike),
+synchronised on a GPU:
 
 1. **Implementations** at one shape (CPU: batch 8, 256 tokens; GPU: batch 8,
    1024 tokens; 768 dimensions, 12 heads): the wrapper of single heads, the
@@ -37,7 +39,7 @@ from pathlib import Path
 import torch
 
 from llm101_helpers.device import get_device
-from llm101_helpers.performance import attention_variants, environment, peak_memory, time_call
+from llm101_helpers.performance import attention_variants, environment, peak_memory, time_calls
 
 SDPA_NAME, EXPLICIT_NAME, TORCH_NAME = "MHA + SDPA", "MHA explicit", "nn.MultiheadAttention"
 
@@ -98,9 +100,12 @@ def bench_implementations(args, device, dtype_name: str) -> dict:
     max_diff = check_equal(variants, x, dtype)
     rows = []
     tokens = args.batch * args.seq
-    for name, module in variants.items():
-        fwd = time_call(forward_only(module, x), device, warmup=2, repeats=args.repeats)
-        fb = time_call(forward_backward(module, x, grad), device, warmup=2, repeats=args.repeats)
+    fwds = time_calls({n: forward_only(m, x) for n, m in variants.items()}, device, warmup=2,
+                      repeats=args.repeats)  # fmt: skip
+    fbs = time_calls({n: forward_backward(m, x, grad) for n, m in variants.items()}, device,
+                     warmup=2, repeats=args.repeats)  # fmt: skip
+    for name in variants:
+        fwd, fb = fwds[name], fbs[name]
         rows.append({"name": name, "forward": fwd.to_dict(), "forward_backward": fb.to_dict(),
                      "fwd_bwd_tokens_per_s": tokens / fb.median})  # fmt: skip
         print(f"  {name:<24} forward {fwd}   forward+backward {fb}", flush=True)
@@ -122,16 +127,16 @@ def bench_sweep(args, device, dtype_name: str) -> dict:
         x, grad = _inputs(args.sweep_batch, seq, args.dim, dtype, device, seed=2)
         check_equal(pair, x, dtype)
         row = {"seq": seq}
+        repeats = max(3, args.repeats // 2)
+        fwds = time_calls({n: forward_only(m, x) for n, m in pair.items()}, device, warmup=1,
+                          repeats=repeats)  # fmt: skip
+        fbs = time_calls({n: forward_backward(m, x, grad) for n, m in pair.items()}, device,
+                         warmup=1, repeats=repeats)  # fmt: skip
         for key, name in (("explicit", EXPLICIT_NAME), ("sdpa", SDPA_NAME)):
             m = pair[name]
-            repeats = max(3, args.repeats // 2)
             row[key] = {
-                "forward": time_call(
-                    forward_only(m, x), device, warmup=1, repeats=repeats
-                ).to_dict(),
-                "forward_backward": time_call(
-                    forward_backward(m, x, grad), device, warmup=1, repeats=repeats
-                ).to_dict(),
+                "forward": fwds[name].to_dict(),
+                "forward_backward": fbs[name].to_dict(),
                 "forward_peak_bytes": peak_memory(forward_only(m, x), device),
                 "forward_backward_peak_bytes": peak_memory(forward_backward(m, x, grad), device),
             }

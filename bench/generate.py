@@ -5,9 +5,9 @@ context 256, vocabulary 512; random weights: speed does not depend on what was
 learned) generates ``N`` new tokens greedily from a one-token prompt, with
 ``generate(..., use_cache=False)`` (the whole window re-run at every step) and
 with ``use_cache=True`` (each step runs one position against the stored keys
-and values). Both are timed with ``llm101_helpers.performance.time_call``
-(warm-up, median of ``--repeats``), and the two outputs are compared token for
-token.
+and values). Both are timed with ``llm101_helpers.performance.time_calls``
+(warm-up, median of ``--repeats``, the two measured in turns), and the two
+outputs are compared token for token.
 
 Target: the cached generation at least 3x the tokens per second of the
 uncached one for 256 new tokens. With a one-token prompt, the 256th token is
@@ -29,7 +29,7 @@ import torch
 
 from llm101_helpers.device import describe_device, get_device
 from llm101_helpers.model import GPT, GPTConfig, generate
-from llm101_helpers.performance import environment, time_call
+from llm101_helpers.performance import environment, time_calls
 
 TARGET = {"new_tokens": 256, "speedup": 3.0}
 
@@ -43,11 +43,13 @@ def bench(model: GPT, device: torch.device, lengths: list[int], repeats: int) ->
     rows = []
     for n in lengths:
         row = {"new_tokens": n}
-        outputs = {}
-        for key, use_cache in (("uncached", False), ("cached", True)):
-            outputs[key] = run(model, prompt, n, use_cache)
-            t = time_call(lambda u=use_cache, n=n: run(model, prompt, n, u), device, warmup=1,
-                          repeats=repeats)  # fmt: skip
+        modes = {"uncached": False, "cached": True}
+        outputs = {key: run(model, prompt, n, use_cache) for key, use_cache in modes.items()}
+        calls = {
+            key: lambda u=use_cache, n=n: run(model, prompt, n, u)
+            for key, use_cache in modes.items()
+        }
+        for key, t in time_calls(calls, device, warmup=1, repeats=repeats).items():
             row[key] = {**t.to_dict(), "tokens_per_s": n / t.median}
         row["speedup"] = row["cached"]["tokens_per_s"] / row["uncached"]["tokens_per_s"]
         row["same_tokens"] = bool(torch.equal(outputs["cached"], outputs["uncached"]))

@@ -16,6 +16,10 @@ Three mistakes make a from-scratch timing wrong:
    ``torch.cuda.synchronize()`` before reading the clock you time the launch,
    not the work.
 
+And to *compare* implementations, time them in turns: :func:`time_calls`
+measures every candidate once per round, so a slow minute of the machine
+does not land on one of them only.
+
 Memory
 ------
 :func:`peak_memory` reports the largest amount of tensor memory alive at once
@@ -41,7 +45,7 @@ import platform
 import statistics
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -68,6 +72,7 @@ __all__ = [
     "peak_memory",
     "synchronize",
     "time_call",
+    "time_calls",
 ]
 
 
@@ -116,6 +121,39 @@ class Timing:
         return f"{self.median * 1e3:.2f} ms ± {self.iqr * 1e3 / 2:.2f}"
 
 
+def time_calls(
+    fns: Mapping[str, Callable[[], object]],
+    device: torch.device | str = "cpu",
+    *,
+    warmup: int = 3,
+    repeats: int = 10,
+    min_measure_s: float = 0.01,
+) -> dict[str, Timing]:
+    """Time several functions *round-robin*, after ``warmup`` calls of each.
+
+    Measurement ``r`` of every function is taken in the same stretch of time,
+    so a slow spell of the machine (another process, a busy neighbour on a
+    shared host) slows all of them alike and their ratios stay fair. A call
+    shorter than ``min_measure_s`` is repeated inside each measurement (the
+    clock's resolution and Python's overhead would otherwise dominate) and the
+    time divided by the number of calls. Synchronises a GPU around every
+    measurement.
+    """
+    if warmup < 0 or repeats < 1:
+        raise ValueError(f"need warmup >= 0 and repeats >= 1, got {warmup} and {repeats}")
+    numbers = {}
+    for name, fn in fns.items():
+        for _ in range(warmup):
+            fn()
+        once = _measure(fn, device, 1)  # a probe: how long is one call?
+        numbers[name] = math.ceil(min_measure_s / max(once, 1e-9)) if once < min_measure_s else 1
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            times[name].append(_measure(fn, device, numbers[name]))
+    return {name: _timing(times[name], numbers[name]) for name in fns}
+
+
 def time_call(
     fn: Callable[[], object],
     device: torch.device | str = "cpu",
@@ -124,30 +162,23 @@ def time_call(
     repeats: int = 10,
     min_measure_s: float = 0.01,
 ) -> Timing:
-    """Time ``fn()`` after ``warmup`` calls: ``repeats`` measurements, synchronised on GPU.
+    """Time one function: :func:`time_calls` with a single entry."""
+    return time_calls(
+        {"fn": fn}, device, warmup=warmup, repeats=repeats, min_measure_s=min_measure_s
+    )["fn"]
 
-    A call shorter than ``min_measure_s`` is repeated inside each measurement
-    (the clock's resolution and Python's overhead would otherwise dominate) and
-    the time is divided by the number of calls.
-    """
-    if warmup < 0 or repeats < 1:
-        raise ValueError(f"need warmup >= 0 and repeats >= 1, got {warmup} and {repeats}")
-    for _ in range(warmup):
-        fn()
+
+def _measure(fn: Callable[[], object], device: torch.device | str, number: int) -> float:
+    """Seconds per call of ``number`` back-to-back calls, the device synchronised around them."""
     synchronize(device)
     start = time.perf_counter()
-    fn()
+    for _ in range(number):
+        fn()
     synchronize(device)
-    once = time.perf_counter() - start
-    number = max(1, math.ceil(min_measure_s / max(once, 1e-9))) if once < min_measure_s else 1
-    times = []
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        synchronize(device)
-        times.append((time.perf_counter() - start) / number)
+    return (time.perf_counter() - start) / number
+
+
+def _timing(times: list[float], number: int) -> Timing:
     if len(times) == 1:
         q25 = q75 = times[0]
     else:

@@ -124,6 +124,38 @@ def test_time_call_batches_calls_shorter_than_the_clock_can_see(monkeypatch):
     assert t.median == pytest.approx(0.001)
 
 
+def test_time_calls_measures_in_turns_so_a_slow_spell_hits_everyone(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(performance.time, "perf_counter", clock)
+    order = []
+    slow = {"on": False}
+
+    def make(name, seconds):
+        def fn():
+            order.append(name)
+            clock.now += seconds * (10 if slow["on"] else 1)
+
+        return fn
+
+    fns = {"a": make("a", 1.0), "b": make("b", 2.0)}
+    # the machine turns slow for the second round of measurements only
+    original = fns["b"]
+
+    def b_then_toggle():
+        original()
+        if order.count("b") == 3:  # warm-up, probe, first measurement done
+            slow["on"] = True
+        elif order.count("b") == 4:
+            slow["on"] = False
+
+    fns["b"] = b_then_toggle
+    t = performance.time_calls(fns, warmup=1, repeats=3)
+    assert order == ["a", "a", "b", "b", "a", "b", "a", "b", "a", "b"]
+    assert t["a"].times == pytest.approx((1.0, 10.0, 1.0))  # the slow round hit a ...
+    assert t["b"].times == pytest.approx((2.0, 20.0, 2.0))  # ... and b alike
+    assert t["b"].median / t["a"].median == pytest.approx(2.0)
+
+
 def test_time_call_rejects_bad_arguments():
     with pytest.raises(ValueError, match="repeats >= 1, got 3 and 0"):
         time_call(lambda: None, repeats=0)
