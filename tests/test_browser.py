@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -108,6 +110,8 @@ def lab(tmp_path_factory) -> Iterator[Lab]:
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None
         nbformat.write(nb, root / path.name)
+    # notebook 10 loads the shipped checkpoint from checkpoints/, next to the notebooks
+    shutil.copytree(ROOT / "notebooks" / "checkpoints", root / "checkpoints")
     config = tmp / "config"
     # no "news" pop-up asking to fetch announcements from the internet
     (config / "labconfig").mkdir(parents=True)
@@ -385,3 +389,68 @@ def test_06_causal_dropout_explorer_redraws_for_mask_and_rate(page, lab):
     sync_api.expect(rate.locator(".widget-readout")).to_have_text("0.10", timeout=UI_S)
     _wait_for_new_image(box, second)
     _screenshot(page, "06-explorer-after")
+
+
+# ---------------------------------------------------------------------------
+# Notebook 08: the activation histogram; notebook 10: the poet
+# ---------------------------------------------------------------------------
+
+
+def test_08_activation_histogram_redraws_for_layer_and_layernorm(page, lab):
+    nb = open_and_run_all(page, lab, "08_layer_normalization.ipynb")
+    assert_no_unexpected_errors(nb, page)
+    box = (
+        page.locator(f"{PANEL} .jp-OutputArea-output .widget-vbox")
+        .filter(has=page.locator(".widget-label", has_text="layer"))
+        .filter(has=page.locator("img"))
+    )
+    sync_api.expect(box).to_have_count(1, timeout=UI_S)
+    box.scroll_into_view_if_needed()
+    image = box.locator("img").first
+    sync_api.expect(image).to_be_visible(timeout=UI_S)
+    first = image.get_attribute("src")
+    _screenshot(page, "08-histogram-before")
+
+    slider = _control(box, "layer")
+    sync_api.expect(slider.locator(".widget-readout")).to_have_text("15")
+    set_slider(slider, 2)
+    sync_api.expect(slider.locator(".widget-readout")).to_have_text("2", timeout=UI_S)
+    sync_api.expect(image).not_to_have_attribute("src", first, timeout=UI_S)
+    second = image.get_attribute("src")
+
+    box.locator(".widget-checkbox input[type=checkbox]").first.click()  # LayerNorm on
+    sync_api.expect(image).not_to_have_attribute("src", second, timeout=UI_S)
+    _screenshot(page, "08-histogram-after")
+
+
+def test_10_poet_writes_what_the_kernel_wrote_and_rewrites_on_change(page, lab):
+    nb = open_and_run_all(page, lab, "10_training_a_tiny_poet.ipynb")
+    assert_no_unexpected_errors(nb, page)
+    # the cell after the widget prints write("The tide", 0.8, 40, 80, seed=0): the widget's defaults
+    widget_cell = next(i for i, c in enumerate(nb.cells) if "poet_widget(" in c.source)
+    sample = "".join(o.get("text", "") for o in nb.cells[widget_cell + 1].outputs).rstrip("\n")
+    assert sample.startswith("The tide")
+
+    box = (
+        page.locator(f"{PANEL} .jp-OutputArea-output .widget-vbox")
+        .filter(has=page.locator(".widget-label", has_text="temperature"))
+        .filter(has=page.locator(".widget-html pre"))
+    )
+    sync_api.expect(box).to_have_count(1, timeout=UI_S)
+    box.scroll_into_view_if_needed()
+    poem = box.locator(".widget-html pre")
+    sync_api.expect(poem).to_have_text(sample, timeout=UI_S)  # same text in the browser
+    _screenshot(page, "10-poet-before")
+
+    seed = _control(box, "seed").locator("input")
+    seed.fill("5")
+    seed.press("Enter")
+    sync_api.expect(poem).not_to_have_text(sample, timeout=UI_S)
+    sync_api.expect(poem).to_contain_text("The tide")
+
+    prompt = _control(box, "prompt").locator("input")
+    prompt.fill("The moon")
+    prompt.press("Enter")
+    sync_api.expect(poem).to_have_text(re.compile(r"^The moon"), timeout=UI_S)
+    poem.scroll_into_view_if_needed()
+    _screenshot(page, "10-poet-after")
