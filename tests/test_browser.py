@@ -317,12 +317,12 @@ def test_02_merge_stepper_redraws_when_the_slider_moves(page, lab):
 # ---------------------------------------------------------------------------
 
 
-def _explorer(page, has_text: str):
-    """The (single) widget box whose controls include one labelled ``has_text``."""
+def _explorer(page, has_text: str, holding: str = ".widget-output"):
+    """The (single) widget box with a control labelled ``has_text`` that holds ``holding``."""
     box = (
         page.locator(f"{PANEL} .jp-OutputArea-output .widget-vbox")
         .filter(has=page.locator(".widget-label", has_text=has_text))
-        .filter(has=page.locator(".widget-output"))
+        .filter(has=page.locator(holding))
     )
     sync_api.expect(box).to_have_count(1, timeout=UI_S)
     box.scroll_into_view_if_needed()
@@ -399,13 +399,7 @@ def test_06_causal_dropout_explorer_redraws_for_mask_and_rate(page, lab):
 def test_08_activation_histogram_redraws_for_layer_and_layernorm(page, lab):
     nb = open_and_run_all(page, lab, "08_layer_normalization.ipynb")
     assert_no_unexpected_errors(nb, page)
-    box = (
-        page.locator(f"{PANEL} .jp-OutputArea-output .widget-vbox")
-        .filter(has=page.locator(".widget-label", has_text="layer"))
-        .filter(has=page.locator("img"))
-    )
-    sync_api.expect(box).to_have_count(1, timeout=UI_S)
-    box.scroll_into_view_if_needed()
+    box = _explorer(page, "layer", holding="img")
     image = box.locator("img").first
     sync_api.expect(image).to_be_visible(timeout=UI_S)
     first = image.get_attribute("src")
@@ -431,13 +425,7 @@ def test_10_poet_writes_what_the_kernel_wrote_and_rewrites_on_change(page, lab):
     sample = "".join(o.get("text", "") for o in nb.cells[widget_cell + 1].outputs).rstrip("\n")
     assert sample.startswith("The tide")
 
-    box = (
-        page.locator(f"{PANEL} .jp-OutputArea-output .widget-vbox")
-        .filter(has=page.locator(".widget-label", has_text="temperature"))
-        .filter(has=page.locator(".widget-html pre"))
-    )
-    sync_api.expect(box).to_have_count(1, timeout=UI_S)
-    box.scroll_into_view_if_needed()
+    box = _explorer(page, "temperature", holding=".widget-html pre")
     poem = box.locator(".widget-html pre")
     sync_api.expect(poem).to_have_text(sample, timeout=UI_S)  # same text in the browser
     _screenshot(page, "10-poet-before")
