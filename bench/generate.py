@@ -67,7 +67,7 @@ def markdown_table(report: dict) -> str:
     c = report["config"]
     lines = [
         f"{report['device']}, torch {report['torch']}, {report['date']}; GPT `base` "
-        f"({c['n_layers']} layers, {c['n_heads']} heads, {c['emb_dim']} dims, context "
+        f"({c['num_layers']} layers, {c['num_heads']} heads, {c['d_model']} dims, context "
         f"{c['context_length']}, {report['params']:,} parameters), {report['dtype']}, batch 1, "
         f"greedy, one-token prompt; median of {report['repeats']}",
         "",

@@ -90,9 +90,9 @@ def main() -> None:
     cfg = GPTConfig(
         vocab_size=tokenizer.vocab_size,
         context_length=64,
-        emb_dim=128,
-        n_heads=4,
-        n_layers=4,
+        d_model=128,
+        num_heads=4,
+        num_layers=4,
         dropout=0.0,
     )
     train_cfg = TrainConfig(

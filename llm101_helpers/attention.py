@@ -216,7 +216,7 @@ class MultiHeadAttentionWrapper(nn.Module):
 class KVCache:
     """The keys and values one attention layer has seen so far, for generation.
 
-    Buffers of shape ``(B, H, max_len, head_dim)`` are allocated once;
+    Buffers of shape ``(B, H, context_length, head_dim)`` are allocated once;
     :meth:`append` writes the new tokens' keys and values after the ``length``
     already stored and returns views of everything stored, ``(B, H, length, head_dim)``.
     """
@@ -225,19 +225,19 @@ class KVCache:
         self,
         batch_size: int,
         num_heads: int,
-        max_len: int,
+        context_length: int,
         head_dim: int,
         *,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
     ) -> None:
-        shape = (batch_size, num_heads, max_len, head_dim)
+        shape = (batch_size, num_heads, context_length, head_dim)
         self.keys = torch.zeros(shape, device=device, dtype=dtype)
         self.values = torch.zeros(shape, device=device, dtype=dtype)
         self.length = 0  # tokens stored
 
     @property
-    def max_len(self) -> int:
+    def context_length(self) -> int:
         return self.keys.shape[2]
 
     def reset(self) -> None:
@@ -253,9 +253,9 @@ class KVCache:
                 f"got keys {tuple(keys.shape)} and values {tuple(values.shape)}"
             )
         start, end = self.length, self.length + keys.shape[2]
-        if end > self.max_len:
+        if end > self.context_length:
             raise ValueError(
-                f"KVCache is full: it holds {start} of {self.max_len} positions and "
+                f"KVCache is full: it holds {start} of {self.context_length} positions and "
                 f"{keys.shape[2]} more were appended; reset() it or crop the sequence"
             )
         self.keys[:, :, start:end] = keys

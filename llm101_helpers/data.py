@@ -294,47 +294,47 @@ def encode_text(text: str, tokenizer: SupportsEncode) -> list[int]:
 class SlidingWindowDataset(Dataset):
     """Next-token training examples cut from one long sequence of token ids.
 
-    Example ``i`` is the window of ``max_length`` ids starting at
+    Example ``i`` is the window of ``context_length`` ids starting at
     ``start = i * stride`` (the input) and the same window shifted one token to
     the right (the target): ``target[t]`` is the token that follows
-    ``input[t]``, so one window teaches ``max_length`` predictions at once::
+    ``input[t]``, so one window teaches ``context_length`` predictions at once::
 
-        ids:      a b c d e f g h i j        max_length=4, stride=3
+        ids:      a b c d e f g h i j        context_length=4, stride=3
         input 0:  a b c d                    target 0:  b c d e
         input 1:        d e f g              target 1:        e f g h
         (input 2 would need g h i j plus k for its target: not enough ids)
 
-    A window needs ``max_length + 1`` ids (its inputs and the one extra target),
-    so there are ``(len(ids) - max_length - 1) // stride + 1`` windows. **The
+    A window needs ``context_length + 1`` ids (its inputs and the one extra target),
+    so there are ``(len(ids) - context_length - 1) // stride + 1`` windows. **The
     last, partial window is dropped**: ids after the last full window that
     cannot fill another one are never used as inputs (with ``stride <=
-    max_length`` at most ``stride - 1`` ids at the end are lost). A sequence
-    shorter than ``max_length + 1`` ids raises ``ValueError``.
+    context_length`` at most ``stride - 1`` ids at the end are lost). A sequence
+    shorter than ``context_length + 1`` ids raises ``ValueError``.
 
-    ``stride < max_length`` makes windows overlap (more, correlated examples);
-    ``stride == max_length`` tiles the text exactly once; ``stride >
-    max_length`` skips tokens.
+    ``stride < context_length`` makes windows overlap (more, correlated examples);
+    ``stride == context_length`` tiles the text exactly once; ``stride >
+    context_length`` skips tokens.
     """
 
-    def __init__(self, ids: Sequence[int] | torch.Tensor, max_length: int, stride: int) -> None:
-        _check_positive(max_length=max_length, stride=stride)
+    def __init__(self, ids: Sequence[int] | torch.Tensor, context_length: int, stride: int) -> None:
+        _check_positive(context_length=context_length, stride=stride)
         if isinstance(ids, torch.Tensor) and (ids.is_floating_point() or ids.dtype == torch.bool):
             raise TypeError(f"token ids must be integers, got a tensor of dtype {ids.dtype}")
         ids = torch.as_tensor(ids, dtype=torch.long).cpu()
         if ids.dim() != 1:
             raise ValueError(f"token ids must be one flat sequence, got shape {tuple(ids.shape)}")
-        if len(ids) < max_length + 1:
+        if len(ids) < context_length + 1:
             raise ValueError(
-                f"the text is {len(ids)} tokens long, shorter than one window: max_length="
-                f"{max_length} needs at least {max_length + 1} tokens (inputs plus the "
-                "next-token target); use a longer text or a smaller max_length"
+                f"the text is {len(ids)} tokens long, shorter than one window: context_length="
+                f"{context_length} needs at least {context_length + 1} tokens (inputs plus the "
+                "next-token target); use a longer text or a smaller context_length"
             )
         self.ids = ids  # (N,)
-        self.max_length = max_length
+        self.context_length = context_length
         self.stride = stride
 
     def __len__(self) -> int:
-        return (len(self.ids) - self.max_length - 1) // self.stride + 1
+        return (len(self.ids) - self.context_length - 1) // self.stride + 1
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         n = len(self)
@@ -343,13 +343,13 @@ class SlidingWindowDataset(Dataset):
         if not 0 <= index < n:
             raise IndexError(f"window {index} out of range for a dataset of {n} windows")
         start = index * self.stride
-        x = self.ids[start : start + self.max_length]  # (T,)
-        y = self.ids[start + 1 : start + self.max_length + 1]  # (T,) shifted by one
+        x = self.ids[start : start + self.context_length]  # (T,)
+        y = self.ids[start + 1 : start + self.context_length + 1]  # (T,) shifted by one
         return x, y
 
     def __repr__(self) -> str:
         return (
-            f"SlidingWindowDataset({len(self)} windows of max_length={self.max_length}, "
+            f"SlidingWindowDataset({len(self)} windows of context_length={self.context_length}, "
             f"stride={self.stride}, over {len(self.ids)} tokens)"
         )
 
@@ -357,7 +357,7 @@ class SlidingWindowDataset(Dataset):
 def create_dataloader(
     text_or_ids: str | Sequence[int] | torch.Tensor,
     tokenizer: SupportsEncode | None = None,
-    max_length: int = 256,
+    context_length: int = 256,
     stride: int = 128,
     batch_size: int = 4,
     shuffle: bool = True,
@@ -365,7 +365,7 @@ def create_dataloader(
     seed: int = 0,
     num_workers: int = 0,
 ) -> DataLoader:
-    """A ``DataLoader`` of ``(inputs, targets)`` batches, each ``(batch_size, max_length)``.
+    """A ``DataLoader`` of ``(inputs, targets)`` batches, each ``(batch_size, context_length)``.
 
     ``text_or_ids`` is either a string, encoded with ``tokenizer`` (anything
     with ``.encode(text)``; tiktoken's ``Encoding`` is allowed
@@ -378,14 +378,14 @@ def create_dataloader(
     global random state. ``drop_last=True`` drops a final batch smaller than
     ``batch_size``.
     """
-    _check_positive(max_length=max_length, stride=stride, batch_size=batch_size)
+    _check_positive(context_length=context_length, stride=stride, batch_size=batch_size)
     if isinstance(text_or_ids, str):
         if tokenizer is None:
             raise ValueError("text was given without a tokenizer; pass tokenizer=... to encode it")
         ids = encode_text(text_or_ids, tokenizer)
     else:
         ids = text_or_ids
-    dataset = SlidingWindowDataset(ids, max_length=max_length, stride=stride)
+    dataset = SlidingWindowDataset(ids, context_length=context_length, stride=stride)
     if drop_last and len(dataset) < batch_size:
         raise ValueError(
             f"the text gives {len(dataset)} windows, fewer than one batch of batch_size="

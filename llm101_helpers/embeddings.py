@@ -170,12 +170,12 @@ class SkipGram(nn.Module):
     vectors end up close: similar context, nearby vectors.
     """
 
-    def __init__(self, vocab_size: int, dim: int) -> None:
+    def __init__(self, vocab_size: int, d_model: int) -> None:
         super().__init__()
-        self.word_embedding = nn.Embedding(vocab_size, dim)  # (V, D)
-        self.context_embedding = nn.Embedding(vocab_size, dim)  # (V, D)
+        self.word_embedding = nn.Embedding(vocab_size, d_model)  # (V, D)
+        self.context_embedding = nn.Embedding(vocab_size, d_model)  # (V, D)
         for table in (self.word_embedding, self.context_embedding):
-            nn.init.normal_(table.weight, std=dim**-0.5)  # scores start near 0
+            nn.init.normal_(table.weight, std=d_model**-0.5)  # scores start near 0
 
     def forward(
         self, centers: torch.Tensor, contexts: torch.Tensor, negatives: torch.Tensor
@@ -192,7 +192,7 @@ class SkipGram(nn.Module):
 def train_skipgram(
     ids: Sequence[int] | torch.Tensor,
     vocab_size: int,
-    dim: int = 32,
+    d_model: int = 32,
     window: int = 2,
     negatives: int = 5,
     epochs: int = 10,
@@ -215,7 +215,7 @@ def train_skipgram(
 
     _check_positive(
         vocab_size=vocab_size,
-        dim=dim,
+        d_model=d_model,
         window=window,
         negatives=negatives,
         epochs=epochs,
@@ -228,7 +228,7 @@ def train_skipgram(
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):  # seed the initial weights, leave the global RNG be
         torch.manual_seed(seed)
-        model = SkipGram(vocab_size, dim).to(device)  # created on the CPU, then moved
+        model = SkipGram(vocab_size, d_model).to(device)  # created on the CPU, then moved
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
 
     n_pairs = len(centers)

@@ -287,8 +287,8 @@ _MERGES_THE = {(104, 101): 256, (116, 256): 257, (32, 257): 258}  # "he", "the",
 # 03 · embeddings ---------------------------------------------------------------
 
 
-def _sliding_windows(ids: list[int], max_length: int, stride: int) -> list[tuple[list, list]]:
-    windows = SlidingWindowDataset(ids, max_length, stride)
+def _sliding_windows(ids: list[int], context_length: int, stride: int) -> list[tuple[list, list]]:
+    windows = SlidingWindowDataset(ids, context_length, stride)
     return [(x.tolist(), y.tolist()) for x, y in windows]
 
 
@@ -368,16 +368,16 @@ def _block_forward(
         return x + ff(norm2(x))  # (B, T, C): compute
 
 
-def _block_parts(emb_dim: int, num_heads: int, seed: int) -> tuple[nn.Module, ...]:
+def _block_parts(d_model: int, num_heads: int, seed: int) -> tuple[nn.Module, ...]:
     """norm1, attn, norm2, ff with random weights (the norms too, so mixing them up shows)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        norm1, norm2 = LayerNorm(emb_dim), LayerNorm(emb_dim)
+        norm1, norm2 = LayerNorm(d_model), LayerNorm(d_model)
         for norm in (norm1, norm2):
             nn.init.normal_(norm.weight, 1.0, 0.5)
             nn.init.normal_(norm.bias, 0.0, 0.5)
-        attn = MultiHeadAttention(emb_dim, emb_dim, 16, 0.0, num_heads)
-        ff = FeedForward(emb_dim)
+        attn = MultiHeadAttention(d_model, d_model, 16, 0.0, num_heads)
+        ff = FeedForward(d_model)
     return tuple(m.eval() for m in (norm1, attn, norm2, ff))
 
 
@@ -414,9 +414,9 @@ def _decode_step(
 
 
 def _kv_cache_bytes(
-    n_layers: int, batch_size: int, context_length: int, emb_dim: int, bytes_per_number: int
+    num_layers: int, batch_size: int, context_length: int, d_model: int, bytes_per_number: int
 ) -> int:
-    return 2 * n_layers * batch_size * context_length * emb_dim * bytes_per_number
+    return 2 * num_layers * batch_size * context_length * d_model * bytes_per_number
 
 
 def _step_inputs(B: int, H: int, S: int, hd: int, seed: int) -> tuple:
@@ -508,11 +508,11 @@ EXERCISES: dict[str, Exercise] = {
             [
                 Case("overlapping windows", (list(range(10)), 4, 3)),
                 Case("exactly one window", ([5, 6, 7], 2, 1)),
-                Case("stride = max_length", (list(range(9)), 2, 2)),
-                Case("stride > max_length (skips ids)", (list(range(12)), 2, 5)),
+                Case("stride = context_length", (list(range(9)), 2, 2)),
+                Case("stride > context_length (skips ids)", (list(range(12)), 2, 5)),
             ],
-            "window i starts at i * stride: input ids[s : s + max_length], target ids[s + 1 : s + "
-            "max_length + 1]. A window needs max_length + 1 ids, so drop the last partial one.",
+            "window i starts at i * stride: input ids[s : s + context_length], target ids[s + 1 : s + "
+            "context_length + 1]. A window needs context_length + 1 ids, so drop the last partial one.",
         ),
         Exercise(
             "03.sinusoidal_positions",
@@ -788,7 +788,7 @@ EXERCISES: dict[str, Exercise] = {
                 Case("the smallest", (1, 1, 1, 1, 1)),
             ],
             "each layer stores keys AND values (2 tensors) of batch_size x context_length x "
-            "emb_dim numbers (the heads split emb_dim, they do not add to it); return an int.",
+            "d_model numbers (the heads split d_model, they do not add to it); return an int.",
         ),
     ]
 }

@@ -45,7 +45,7 @@ one position instead of the whole window. Once the sequence is longer than
 cache is rebuilt at each step: learned absolute positions cannot be shifted.
 
 Shapes follow nanoGPT's names: ``B`` batch, ``T`` time, ``C`` channels
-(``emb_dim``), ``V`` vocabulary size, ``H`` heads.
+(``d_model``), ``V`` vocabulary size, ``H`` heads.
 """
 
 from __future__ import annotations
@@ -101,17 +101,17 @@ class FeedForward(nn.Module):
 
     def __init__(
         self,
-        emb_dim: int,
+        d_model: int,
         hidden_dim: int | None = None,
         dropout: float = 0.0,
         bias: bool = True,
         approximate: str = "tanh",
     ) -> None:
         super().__init__()
-        hidden_dim = 4 * emb_dim if hidden_dim is None else hidden_dim
-        self.fc = nn.Linear(emb_dim, hidden_dim, bias=bias)  # expand
+        hidden_dim = 4 * d_model if hidden_dim is None else hidden_dim
+        self.fc = nn.Linear(d_model, hidden_dim, bias=bias)  # expand
         self.gelu = GELU(approximate)
-        self.proj = nn.Linear(hidden_dim, emb_dim, bias=bias)  # back to the residual stream
+        self.proj = nn.Linear(hidden_dim, d_model, bias=bias)  # back to the residual stream
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -127,22 +127,22 @@ class GPTConfig:
 
     vocab_size: int = 512
     context_length: int = 64
-    emb_dim: int = 128
-    n_heads: int = 4
-    n_layers: int = 4
+    d_model: int = 128
+    num_heads: int = 4
+    num_layers: int = 4
     dropout: float = 0.0
     qkv_bias: bool = False
     tie_weights: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers"):
+        for name in ("vocab_size", "context_length", "d_model", "num_heads", "num_layers"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"GPTConfig.{name} must be a positive int, got {value!r}")
-        if self.emb_dim % self.n_heads:
+        if self.d_model % self.num_heads:
             raise ValueError(
-                f"GPTConfig: emb_dim ({self.emb_dim}) must be divisible by n_heads "
-                f"({self.n_heads}); each head gets emb_dim // n_heads features"
+                f"GPTConfig: d_model ({self.d_model}) must be divisible by num_heads "
+                f"({self.num_heads}); each head gets d_model // num_heads features"
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout!r}")
@@ -170,17 +170,17 @@ class GPTConfig:
 #: configuration for character-level Shakespeare; ``base`` is nanoGPT's GPU one;
 #: ``gpt2-small`` is GPT-2 small's shape (124M parameters), to count, not to train here.
 PRESETS: dict[str, GPTConfig] = {
-    "tiny": GPTConfig(vocab_size=512, context_length=32, emb_dim=32, n_heads=2, n_layers=2),
-    "small": GPTConfig(vocab_size=512, context_length=64, emb_dim=128, n_heads=4, n_layers=4),
+    "tiny": GPTConfig(vocab_size=512, context_length=32, d_model=32, num_heads=2, num_layers=2),
+    "small": GPTConfig(vocab_size=512, context_length=64, d_model=128, num_heads=4, num_layers=4),
     "base": GPTConfig(
-        vocab_size=512, context_length=256, emb_dim=384, n_heads=6, n_layers=6, dropout=0.2
+        vocab_size=512, context_length=256, d_model=384, num_heads=6, num_layers=6, dropout=0.2
     ),
     "gpt2-small": GPTConfig(
         vocab_size=50257,
         context_length=1024,
-        emb_dim=768,
-        n_heads=12,
-        n_layers=12,
+        d_model=768,
+        num_heads=12,
+        num_layers=12,
         dropout=0.1,
         qkv_bias=True,
         tie_weights=True,
@@ -198,17 +198,17 @@ class TransformerBlock(nn.Module):
 
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
-        self.norm1 = LayerNorm(cfg.emb_dim)
+        self.norm1 = LayerNorm(cfg.d_model)
         self.attn = MultiHeadAttention(
-            d_in=cfg.emb_dim,
-            d_out=cfg.emb_dim,
+            d_in=cfg.d_model,
+            d_out=cfg.d_model,
             context_length=cfg.context_length,
             dropout=cfg.dropout,
-            num_heads=cfg.n_heads,
+            num_heads=cfg.num_heads,
             qkv_bias=cfg.qkv_bias,
         )
-        self.norm2 = LayerNorm(cfg.emb_dim)
-        self.ff = FeedForward(cfg.emb_dim, dropout=cfg.dropout)
+        self.norm2 = LayerNorm(cfg.d_model)
+        self.ff = FeedForward(cfg.d_model, dropout=cfg.dropout)
         self.drop_shortcut = nn.Dropout(cfg.dropout)
 
     def forward(
@@ -225,7 +225,7 @@ class TransformerBlock(nn.Module):
 
 
 class GPT(nn.Module):
-    """A GPT: embeddings, ``n_layers`` transformer blocks, final LayerNorm, output head.
+    """A GPT: embeddings, ``num_layers`` transformer blocks, final LayerNorm, output head.
 
     ``model(ids)`` maps ids ``(B, T)`` with ``T <= context_length`` to logits
     ``(B, T, V)``; ``model(ids, return_weights=True)`` returns
@@ -234,22 +234,22 @@ class GPT(nn.Module):
     and values; the next call with the same cache takes only the new tokens,
     which are placed at the positions after the cached ones.
     Weights start as in GPT-2: normal with std 0.02, and the projections that
-    write into the residual stream scaled by ``1 / sqrt(2 * n_layers)``.
+    write into the residual stream scaled by ``1 / sqrt(2 * num_layers)``.
     """
 
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
         self.config = cfg
-        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.emb_dim)
-        self.pos_emb = nn.Embedding(cfg.context_length, cfg.emb_dim)
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.pos_emb = nn.Embedding(cfg.context_length, cfg.d_model)
         self.drop_emb = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.n_layers))
-        self.final_norm = LayerNorm(cfg.emb_dim)
-        self.out_head = nn.Linear(cfg.emb_dim, cfg.vocab_size, bias=False)
+        self.blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.num_layers))
+        self.final_norm = LayerNorm(cfg.d_model)
+        self.out_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         if cfg.tie_weights:
             self.out_head.weight = self.tok_emb.weight  # one matrix, two uses
         self.apply(self._init_weights)
-        residual_std = 0.02 / math.sqrt(2 * cfg.n_layers)
+        residual_std = 0.02 / math.sqrt(2 * cfg.num_layers)
         for block in self.blocks:
             nn.init.normal_(block.attn.out_proj.weight, std=residual_std)
             nn.init.normal_(block.ff.proj.weight, std=residual_std)
@@ -276,7 +276,7 @@ class GPT(nn.Module):
         weight = self.tok_emb.weight
         return [
             KVCache(
-                batch_size, cfg.n_heads, cfg.context_length, cfg.emb_dim // cfg.n_heads,
+                batch_size, cfg.num_heads, cfg.context_length, cfg.d_model // cfg.num_heads,
                 device=weight.device if device is None else device,
                 dtype=weight.dtype if dtype is None else dtype,
             )
@@ -349,7 +349,7 @@ class GPT(nn.Module):
         n = self.num_parameters(exclude_embeddings=True)
         if not cfg.tie_weights:  # tied, the head's matrix is already in n
             n += self.out_head.weight.numel()
-        return 6 * n + 6 * cfg.n_layers * T * cfg.emb_dim
+        return 6 * n + 6 * cfg.num_layers * T * cfg.d_model
 
 
 def _check_sampling(vocab_size: int, temperature: float, top_k: int | None, top_p: float | None):

@@ -453,25 +453,25 @@ def attention_explorer(
             _, weights = weights(inputs, return_weights=True)
         weights = weights[0]  # (heads, T, T) or (T, T)
     grid = _attention_grid(weights)  # (L, H, T, T)
-    n_layers, n_heads, T, _ = grid.shape
+    num_layers, num_heads, T, _ = grid.shape
     if T != len(tokens):
         raise ValueError(f"weights are for {T} tokens but {len(tokens)} tokens were given")
 
-    layer_w = widgets.IntSlider(value=layer, min=0, max=n_layers - 1, description="layer")
-    head_w = widgets.IntSlider(value=head, min=0, max=n_heads - 1, description="head")
+    layer_w = widgets.IntSlider(value=layer, min=0, max=num_layers - 1, description="layer")
+    head_w = widgets.IntSlider(value=head, min=0, max=num_heads - 1, description="head")
     query_w = widgets.Dropdown(
         options=[("(none)", -1)] + [(f"{i}: {t}", i) for i, t in enumerate(tokens)],
         value=-1 if query is None else query,
         description="query",
     )
-    layer_w.disabled = n_layers == 1
-    head_w.disabled = n_heads == 1
+    layer_w.disabled = num_layers == 1
+    head_w.disabled = num_heads == 1
     state: dict = {"figure": None}
 
     def redraw(layer: int, head: int, query: int) -> None:
         if state["figure"] is not None:
             plt.close(state["figure"])
-        title = f"layer {layer}, head {head}" if n_layers > 1 or n_heads > 1 else None
+        title = f"layer {layer}, head {head}" if num_layers > 1 or num_heads > 1 else None
         state["figure"] = attention_figure(
             grid[layer, head], tokens, None if query < 0 else query, title=title
         )

@@ -100,4 +100,4 @@ def test_generate_results_record_identical_tokens_and_the_target():
     r = _report("generate_cpu.json")
     assert all(row["same_tokens"] for row in r["rows"])
     assert r["target"]["new_tokens"] == 256 and r["target"]["met"]
-    assert r["config"]["n_layers"] == 6 and r["config"]["context_length"] == 256
+    assert r["config"]["num_layers"] == 6 and r["config"]["context_length"] == 256

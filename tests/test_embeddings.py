@@ -142,7 +142,7 @@ def test_unigram_noise_is_counts_to_the_three_quarters():
 
 def test_skipgram_loss_matches_a_loop():
     torch.manual_seed(0)
-    model = SkipGram(vocab_size=9, dim=4)
+    model = SkipGram(vocab_size=9, d_model=4)
     centers, contexts = torch.tensor([0, 3, 8]), torch.tensor([1, 1, 2])
     negatives = torch.tensor([[4, 5], [6, 7], [0, 0]])
     W, C = model.word_embedding.weight, model.context_embedding.weight
@@ -233,7 +233,7 @@ def test_words_with_the_same_neighbours_end_up_close():
 def test_train_skipgram_leaves_the_global_rng_alone():
     torch.manual_seed(5)
     state = torch.get_rng_state()
-    train_skipgram([0, 1, 2, 1, 0, 2] * 5, 3, dim=4, epochs=1, progress=False)
+    train_skipgram([0, 1, 2, 1, 0, 2] * 5, 3, d_model=4, epochs=1, progress=False)
     assert torch.equal(torch.get_rng_state(), state)
 
 

@@ -426,7 +426,7 @@ def test_bpe_references_agree_with_the_tokenizer():
 
 def test_block_forward_is_the_package_block():
     """The reference equals TransformerBlock's forward with the same sub-modules."""
-    cfg = GPTConfig(vocab_size=8, context_length=16, emb_dim=8, n_heads=2, n_layers=1)
+    cfg = GPTConfig(vocab_size=8, context_length=16, d_model=8, num_heads=2, num_layers=1)
     torch.manual_seed(0)
     block = TransformerBlock(cfg).eval()
     x = torch.randn(2, 5, 8)

@@ -14,7 +14,7 @@ from llm101_helpers.attention import FusedQKVAttention, KVCache, MultiHeadAttent
 from llm101_helpers.model import GPT, GPTConfig, generate
 
 TOL = {"atol": 1e-5, "rtol": 1e-4}
-CFG = GPTConfig(vocab_size=50, context_length=16, emb_dim=32, n_heads=4, n_layers=2)
+CFG = GPTConfig(vocab_size=50, context_length=16, d_model=32, num_heads=4, num_layers=2)
 
 
 def _mha(bias: bool, use_sdpa: bool = True, seed: int = 0) -> MultiHeadAttention:

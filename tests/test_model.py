@@ -24,7 +24,7 @@ from llm101_helpers.model import (
     generate,
 )
 
-TINY = GPTConfig(vocab_size=50, context_length=16, emb_dim=32, n_heads=4, n_layers=2)
+TINY = GPTConfig(vocab_size=50, context_length=16, d_model=32, num_heads=4, num_layers=2)
 
 
 def _model(cfg: GPTConfig = TINY, seed: int = 0) -> GPT:
@@ -91,7 +91,7 @@ def _reference_block(block: TransformerBlock, x: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("qkv_bias", [False, True])
 def test_block_matches_functional_reference(qkv_bias):
-    cfg = GPTConfig(vocab_size=10, context_length=8, emb_dim=16, n_heads=4, qkv_bias=qkv_bias)
+    cfg = GPTConfig(vocab_size=10, context_length=8, d_model=16, num_heads=4, qkv_bias=qkv_bias)
     torch.manual_seed(1)
     block = TransformerBlock(cfg).eval()
     with torch.no_grad():  # non-trivial norm parameters so a mix-up would show
@@ -115,7 +115,7 @@ def test_gpt_shapes_and_weights_per_layer():
     assert logits.shape == (2, 11, 50)
     logits2, weights = model(ids, return_weights=True)
     torch.testing.assert_close(logits2, logits)
-    assert len(weights) == TINY.n_layers
+    assert len(weights) == TINY.num_layers
     for w in weights:
         assert w.shape == (2, 4, 11, 11)
         torch.testing.assert_close(w.sum(-1), torch.ones(2, 4, 11))
@@ -152,8 +152,8 @@ def test_gpt2_small_parameter_count_is_the_published_one():
 
 
 def test_config_validation_and_presets():
-    with pytest.raises(ValueError, match=r"emb_dim \(30\).*n_heads \(4\)"):
-        GPTConfig(emb_dim=30, n_heads=4)
+    with pytest.raises(ValueError, match=r"d_model \(30\).*num_heads \(4\)"):
+        GPTConfig(d_model=30, num_heads=4)
     with pytest.raises(ValueError, match="vocab_size"):
         GPTConfig(vocab_size=0)
     with pytest.raises(ValueError, match="unknown GPTConfig preset 'huge'"):
@@ -193,7 +193,7 @@ def test_greedy_is_argmax_step_by_step():
 
 
 def test_top_k_and_top_p_stay_inside_their_sets():
-    cfg = GPTConfig(vocab_size=50, context_length=16, emb_dim=32, n_heads=4, n_layers=2)
+    cfg = GPTConfig(vocab_size=50, context_length=16, d_model=32, num_heads=4, num_layers=2)
     model = _model(cfg, seed=3)
     with torch.no_grad():  # sharpen the output so the nucleus is small
         model.out_head.weight.mul_(40)

@@ -197,9 +197,9 @@ def test_rmsnorm_parameters():
 @pytest.mark.parametrize("cls", [LayerNorm, RMSNorm])
 def test_wrong_last_dimension_is_a_clear_error(cls):
     norm = cls(16)
-    with pytest.raises(ValueError, match=r"d=16.*\(2, 3, 8\).*last dimension 8"):
+    with pytest.raises(ValueError, match=r"d_model=16.*\(2, 3, 8\).*last dimension 8"):
         norm(torch.randn(2, 3, 8))
-    with pytest.raises(ValueError, match=r"d=16.*no dimensions"):
+    with pytest.raises(ValueError, match=r"d_model=16.*no dimensions"):
         norm(torch.tensor(1.0))
     norm(torch.randn(2, 16))  # the right size works
 

@@ -19,8 +19,8 @@ TOKENIZER = CharTokenizer.train("The tide <&> comes in\n")
 
 def _model() -> GPT:
     torch.manual_seed(0)
-    cfg = GPTConfig(vocab_size=TOKENIZER.vocab_size, context_length=16, emb_dim=16, n_heads=2,
-                    n_layers=1)  # fmt: skip
+    cfg = GPTConfig(vocab_size=TOKENIZER.vocab_size, context_length=16, d_model=16, num_heads=2,
+                    num_layers=1)  # fmt: skip
     return GPT(cfg).eval()
 
 

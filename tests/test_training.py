@@ -31,7 +31,7 @@ from llm101_helpers.training import (
     train,
 )
 
-TINY = GPTConfig(vocab_size=40, context_length=16, emb_dim=32, n_heads=2, n_layers=2)
+TINY = GPTConfig(vocab_size=40, context_length=16, d_model=32, num_heads=2, num_layers=2)
 
 
 @pytest.fixture(autouse=True)
@@ -163,8 +163,8 @@ def test_checkpoint_config_mismatch_names_the_fields(tmp_path):
     tok = CharTokenizer.train("abc")
     model = GPT(GPTConfig.preset("tiny", vocab_size=3))
     path = save_checkpoint(tmp_path / "m.pt", model, tok)
-    wrong = GPT(GPTConfig.preset("tiny", vocab_size=3, n_layers=3))
-    with pytest.raises(CheckpointError, match=r"n_layers: checkpoint 2, model 3"):
+    wrong = GPT(GPTConfig.preset("tiny", vocab_size=3, num_layers=3))
+    with pytest.raises(CheckpointError, match=r"num_layers: checkpoint 2, model 3"):
         load_checkpoint(path, model=wrong)
 
 
