@@ -7,12 +7,18 @@
 # TORCH picks the PyTorch requirement pip installs first. The default takes
 # whatever build pip finds for this machine (on Linux that is the CUDA build);
 # pass e.g. TORCH="torch==2.13.0" or a CPU index to choose another.
+#
+# LAB_ARGS adds JupyterLab options: make lab LAB_ARGS="--no-browser --port 8890".
+# JupyterLab refuses to start as root (containers, cloud VMs) unless given
+# --allow-root, so `make lab` adds it exactly when the effective user is root.
 
 PYTHON ?= python3
 VENV   ?= .venv
 TORCH  ?= torch>=2.4
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.llm101-installed
+LAB_ARGS ?=
+ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: setup lab test lint unit nb notebooks clean
 
@@ -26,10 +32,11 @@ $(STAMP): pyproject.toml setup.py
 setup: $(STAMP)
 
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	@$(if $(ALLOW_ROOT),echo "make lab: running as root (uid 0); adding --allow-root to JupyterLab")
+	$(BIN)/jupyter lab notebooks/ $(ALLOW_ROOT) $(LAB_ARGS)
 
 test: setup
-	$(BIN)/python tools/run_tests.py
+	$(BIN)/python -m tools.run_tests
 
 lint: setup
 	$(BIN)/ruff check .
@@ -38,10 +45,10 @@ unit: setup
 	$(BIN)/python -m pytest tests
 
 nb: setup
-	$(BIN)/python tools/run_tests.py --only-notebooks $(NB)
+	$(BIN)/python -m tools.run_tests --only-notebooks $(NB)
 
 notebooks: setup
-	LLM101_DEVICE=cpu $(BIN)/python tools/regenerate_notebooks.py $(NB)
+	LLM101_DEVICE=cpu $(BIN)/python -m tools.regenerate_notebooks $(NB)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info test-artifacts

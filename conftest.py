@@ -1,11 +1,10 @@
-"""Root pytest configuration, shared by the unit tests and the nbval notebook run."""
+"""Root pytest configuration, shared by the unit tests and the nbval notebook run.
 
-import sys
-from pathlib import Path
+pytest puts this file's folder (the repository root) on ``sys.path`` before importing
+it, so the ``tests`` package is importable here without editing ``sys.path``.
+"""
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
-
-from offline_env import configure_offline_env  # noqa: E402
+from tests.offline_env import configure_offline_env
 
 # Set before any test runs, so notebook kernels started by nbval inherit it too.
 configure_offline_env()

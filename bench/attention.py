@@ -161,7 +161,7 @@ def bench_sweep(args, device, dtype_name: str) -> dict:
 
 
 def targets(report: dict) -> list[dict]:
-    """The issue's targets, read off the float32 results of this run."""
+    """The targets in this module's docstring, read off the float32 results of this run."""
     gpu = report["device_type"] == "cuda"
     impl = next(r for r in report["implementations"] if r["dtype"] == "float32")
     ratio = next(r for r in impl["rows"] if r["name"] == SDPA_NAME)["fwd_bwd_vs_torch"]

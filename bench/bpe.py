@@ -24,41 +24,44 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import statistics
 import sys
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
+from llm101_helpers.data import load_corpus
+from llm101_helpers.performance import Timing, environment, time_call, time_calls
+from llm101_helpers.tokenizers import GPT2_SPLIT_PATTERN, BPETokenizer, naive_train
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from llm101_helpers.data import load_corpus  # noqa: E402
-from llm101_helpers.tokenizers import GPT2_SPLIT_PATTERN, BPETokenizer, naive_train  # noqa: E402
 
 
-def stats(runs: list[float]) -> dict:
-    """Median and spread of repeated timings, in seconds."""
-    return {
-        "median": statistics.median(runs),
-        "min": min(runs),
-        "max": max(runs),
-        "runs": runs,
-    }
+def stats(timing: Timing) -> dict:
+    """A timing as the JSON stores it: median, min, max and every run, in seconds."""
+    runs = list(timing.times)
+    return {"median": timing.median, "min": min(runs), "max": max(runs), "runs": runs}
 
 
-def timed(fn, repeats: int) -> tuple[dict, object]:
-    runs, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        runs.append(time.perf_counter() - start)
-    return stats(runs), result
+def _single_calls(**kwargs) -> dict:
+    """``time_call(s)`` options for slow calls: no warm-up, one call per measurement."""
+    return {"warmup": 0, "min_measure_s": 0.0, **kwargs}
+
+
+def timed(fn: Callable[[], object], repeats: int) -> tuple[dict, object]:
+    """Time ``repeats`` calls of ``fn`` (``performance.time_call``); return stats and a result."""
+    last: list[object] = [None]
+
+    def call() -> None:
+        last[0] = fn()
+
+    return stats(time_call(call, **_single_calls(repeats=repeats))), last[0]
 
 
 def machine() -> dict:
+    """``performance.environment()`` plus the Python version and the packages that matter."""
+
     def version(pkg: str) -> str | None:
         try:
             return metadata.version(pkg)
@@ -66,10 +69,7 @@ def machine() -> dict:
             return None
 
     return {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": platform.processor() or None,
-        "cpu_count": os.cpu_count(),
+        **environment("cpu"),
         "python": platform.python_version(),
         "packages": {p: version(p) for p in ("llm101-helpers", "tiktoken", "regex", "tokenizers")},
     }
@@ -118,7 +118,7 @@ def hf_train(text: str, vocab_size: int):
     return tk
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chars", type=int, default=1_000_000, help="characters of text")
     parser.add_argument("--vocab-sizes", type=int, nargs="+", default=[512, 1024])
@@ -131,19 +131,72 @@ def main(argv: list[str] | None = None) -> dict:
         help="run the naive trainer for only this many merges and extrapolate (labelled)",
     )
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "bpe.json")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    text = load_corpus("tinyshakespeare")[: args.chars]
-    n_bytes = len(text.encode("utf-8"))
-    mb = n_bytes / 1e6
+
+def have_hf_tokenizers() -> bool:
     try:
         import tokenizers  # noqa: F401
-
-        have_hf = True
     except ImportError:
-        have_hf = False
         print("Hugging Face tokenizers is not installed: skipping it", file=sys.stderr)
+        return False
+    return True
 
+
+def train_row(text: str, v: int, naive: dict | None, have_hf: bool, repeats: int):
+    """Training times and token counts at vocabulary size ``v``; also the course tokenizer."""
+    train_s, tok = timed(lambda: BPETokenizer.train(text, v), repeats)
+    row: dict = {"vocab_size": v, "course_train_s": train_s}
+    row["course_tokens"] = len(tok.encode_ordinary(text))
+    if naive is not None:
+        row["naive_train_s"] = {k: x for k, x in naive.items() if k != "merges"}
+        row["naive_same_merges"] = (
+            list(naive["merges"].items()) == list(tok.merges.items())[: len(naive["merges"])]
+        )
+        row["speedup_vs_naive"] = naive["seconds"] / train_s["median"]
+    if have_hf:
+        hf_s, hf = timed(lambda: hf_train(text, v), repeats)
+        row["hf_train_s"] = hf_s
+        row["hf_tokens"] = len(hf.encode(text).ids)
+        if "naive_train_s" in row:
+            row["hf_speedup_vs_naive"] = row["naive_train_s"]["seconds"] / hf_s["median"]
+    return row, tok
+
+
+def encode_row(text: str, tok: BPETokenizer, repeats: int) -> dict:
+    """Encode throughput, in turns (``performance.time_calls``): the course encoder with an
+    empty chunk cache (cold: a fresh tokenizer per call) and a warm one, and tiktoken."""
+    n_bytes = len(text.encode("utf-8"))
+    mb = n_bytes / 1e6
+    # one fresh tokenizer per call, built before the clock starts (time_calls' probe included)
+    fresh = iter([BPETokenizer(tok.ranks, tok.pattern, tok.special_tokens, tok.merges)
+                  for _ in range(repeats + 1)])  # fmt: skip
+    enc = tok.to_tiktoken()
+    timings = time_calls(
+        {
+            "cold": lambda: next(fresh).encode_ordinary(text),
+            "warm": lambda: tok.encode_ordinary(text),
+            "tiktoken": lambda: enc.encode_ordinary(text),
+        },
+        **_single_calls(repeats=repeats),
+    )
+    cold, warm, tik = (stats(timings[k]) for k in ("cold", "warm", "tiktoken"))
+    return {
+        "bytes": n_bytes,
+        "course_cold_MBps": mb / cold["median"],
+        "course_cold_s": cold,
+        "course_warm_MBps": mb / warm["median"],
+        "course_warm_s": warm,
+        "tiktoken_MBps": mb / tik["median"],
+        "tiktoken_s": tik,
+        "ids_identical_to_tiktoken": enc.encode_ordinary(text) == tok.encode_ordinary(text),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    text = load_corpus("tinyshakespeare")[: args.chars]
+    have_hf = have_hf_tokenizers()
     naive = {}
     if not args.skip_naive:
         print(f"naive trainer: one run to vocab {max(args.vocab_sizes)} (minutes)...", flush=True)
@@ -152,44 +205,8 @@ def main(argv: list[str] | None = None) -> dict:
     results = []
     for v in args.vocab_sizes:
         print(f"vocab {v}...", flush=True)
-        train_s, tok = timed(lambda v=v: BPETokenizer.train(text, v), args.repeats)
-        row: dict = {"vocab_size": v, "course_train_s": train_s}
-        ids = tok.encode_ordinary(text)
-        row["course_tokens"] = len(ids)
-        if v in naive:
-            nv = naive[v]
-            row["naive_train_s"] = {k: x for k, x in nv.items() if k != "merges"}
-            row["naive_same_merges"] = (
-                list(nv["merges"].items()) == list(tok.merges.items())[: len(nv["merges"])]
-            )
-            row["speedup_vs_naive"] = nv["seconds"] / train_s["median"]
-        if have_hf:
-            hf_s, hf = timed(lambda v=v: hf_train(text, v), args.repeats)
-            row["hf_train_s"] = hf_s
-            row["hf_tokens"] = len(hf.encode(text).ids)
-            if "naive_train_s" in row:
-                row["hf_speedup_vs_naive"] = row["naive_train_s"]["seconds"] / hf_s["median"]
-
-        # encoding: cold = a fresh tokenizer (empty chunk cache), warm = the same one again
-        cold = []
-        for _ in range(args.repeats):
-            fresh = BPETokenizer(tok.ranks, tok.pattern, tok.special_tokens, tok.merges)
-            start = time.perf_counter()
-            fresh.encode_ordinary(text)
-            cold.append(time.perf_counter() - start)
-        warm, _ = timed(lambda tok=tok: tok.encode_ordinary(text), args.repeats)
-        enc = tok.to_tiktoken()
-        tik, tik_ids = timed(lambda enc=enc: enc.encode_ordinary(text), args.repeats)
-        row["encode"] = {
-            "bytes": n_bytes,
-            "course_cold_MBps": mb / statistics.median(cold),
-            "course_cold_s": stats(cold),
-            "course_warm_MBps": mb / warm["median"],
-            "course_warm_s": warm,
-            "tiktoken_MBps": mb / tik["median"],
-            "tiktoken_s": tik,
-            "ids_identical_to_tiktoken": tik_ids == ids,
-        }
+        row, tok = train_row(text, v, naive.get(v), have_hf, args.repeats)
+        row["encode"] = encode_row(text, tok, args.repeats)
         results.append(row)
 
     report = {
@@ -198,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": machine(),
         "corpus": "tinyshakespeare",
         "chars": len(text),
-        "bytes": n_bytes,
+        "bytes": len(text.encode("utf-8")),
         "pattern": GPT2_SPLIT_PATTERN,
         "repeats": args.repeats,
         "naive": "skipped" if args.skip_naive else "one run, timed per merge",
@@ -221,7 +238,7 @@ def markdown_table(report: dict) -> str:
     m = report["machine"]
     lines = [
         f"{report['chars']:,} characters of tiny shakespeare, GPT-2 split pattern, "
-        f"{m['cpu_count']} CPUs, Python {m['python']}, seconds: median (min-max) of "
+        f"{m['cpus']} CPUs, Python {m['python']}, seconds: median (min-max) of "
         f"{report['repeats']} runs",
         "",
         "| vocab | course train s | naive train s | speed-up | HF tokenizers s | tokens (course) "

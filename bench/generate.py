@@ -28,7 +28,8 @@ from pathlib import Path
 import torch
 
 from llm101_helpers.device import describe_device, get_device
-from llm101_helpers.model import GPT, GPTConfig, generate
+from llm101_helpers.generation import generate
+from llm101_helpers.model import GPT, GPTConfig
 from llm101_helpers.performance import environment, time_calls
 
 TARGET = {"new_tokens": 256, "speedup": 3.0}

@@ -1,21 +1,12 @@
-"""Helper package for LLM 101.
+"""Helper package for LLM 101: what the notebooks build, ready to import.
 
-The notebooks derive each idea step by step; the class a notebook arrives at
-lives here, grouped by concept:
-
-- ``device``: pick CUDA, MPS or CPU and make notebook output reproducible.
-- ``data``: the course's own poetry corpus, public-domain corpora on demand,
-  and next-token training windows (``SlidingWindowDataset``, ``create_dataloader``).
-- ``tokenizers``: ``WordTokenizer`` (notebook 01) and byte-level ``BPETokenizer`` (02).
-- ``embeddings``: token and position embeddings, skip-gram word vectors (03).
-- ``attention``: simple, self, causal and multi-head attention (04-07), the
-  fused-QKV variant and the KV cache (11).
-- ``normalization``: ``LayerNorm`` and ``RMSNorm`` (08).
-- ``model``: the transformer block and the GPT, with ``generate`` (09; KV-cached, 11).
-- ``training``: training loop, evaluation and checkpoints (10).
-- ``performance``: timing and memory measured honestly, attention variants (11).
-- ``viz``: heatmaps, plots and the notebooks' interactive widgets.
-- ``exercises``: ``check(name, answer)`` for the exercises at the end of each notebook.
+Each notebook derives an idea step by step and ends at a class or function that
+lives here, one module (or small subpackage) per concept. The map of the
+modules and their main names is the table "The helper package" in the
+repository's README.md (tests/test_code_layout.py keeps it in step with the
+package). The top level holds only what the notebooks' first cells use
+(``setup_notebook``, ``get_device``, ``describe_device``), the version and the
+repository's address.
 """
 
 from llm101_helpers.device import describe_device, get_device, setup_notebook

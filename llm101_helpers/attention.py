@@ -1,56 +1,22 @@
-"""Attention: how each token gathers information from the others.
+"""Attention: how each token gathers information from the others (notebooks 04-07, 11).
 
-Notebooks 04-07 derive these step by step; this module is where they end up.
+From the simplest to the one the GPT uses; notebooks 04-07 derive each step:
 
-Simple attention (:func:`simple_attention`)
---------------------------------------------
-Each token's embedding is a *query*. Its dot product with every token's
-embedding (the *keys*) says how aligned the two are: a higher dot product is a
-higher attention score. ``softmax`` turns a row of scores into weights that
-are positive and sum to one, and the *context vector* of the query is the
-weighted sum of the embeddings. No parameters: nothing to learn yet.
+- :func:`simple_attention`: every embedding is query, key and value; no parameters.
+- :class:`SelfAttention`: trainable ``W_query``, ``W_key``, ``W_value``, and
+  scores divided by ``sqrt(d_k)`` before the softmax.
+- :class:`CausalAttention`: :func:`causal_mask` hides the future (scores set
+  to ``-inf``), then dropout on the weights.
+- :class:`MultiHeadAttentionWrapper`: ``num_heads`` causal heads side by side.
+- :class:`MultiHeadAttention`: the same in one pass, with an output projection
+  ``out_proj``; it calls PyTorch's fused ``scaled_dot_product_attention`` unless
+  the weights are requested (``return_weights=True``) or ``use_sdpa=False``.
+- :class:`FusedQKVAttention`: one ``d_in -> 3 * d_out`` projection instead of
+  three (:func:`stack_qkv`), as in GPT-2's ``c_attn``.
+- :class:`KVCache` (notebook 11): the keys and values of the tokens already
+  seen, so generation computes only the new token's at each step.
 
-Self-attention (:class:`SelfAttention`)
----------------------------------------
-Three trainable matrices ``W_q``, ``W_k``, ``W_v`` (each ``d_in -> d_out``)
-give every token a query, a key and a value: ``Q = x W_q``, ``K = x W_k``,
-``V = x W_v``. Scores are ``Q K^T``, divided by ``sqrt(d_k)`` before the
-softmax: a dot product of ``d_k`` roughly independent unit-variance terms has
-variance ``d_k``, so without the factor the scores grow with ``d_k``, softmax
-saturates to nearly one-hot weights (an over-confident model with vanishing
-gradients). Scaling keeps the score variance near one. Context is ``weights V``.
-
-Causal attention (:class:`CausalAttention`)
--------------------------------------------
-A language model predicts the next token, so token ``t`` may only look at
-tokens ``0..t``. Scores above the diagonal are set to ``-inf`` before the
-softmax; ``exp(-inf) = 0``, so those weights are exactly zero and the remaining
-ones are what a softmax over the allowed positions alone would give (no
-leakage from the future). Dropout on the weights then regularises training
-(the course's notes use ``p = 0.4``; GPT-2 uses 0.1); in ``eval()`` mode it is off.
-
-Multi-head attention
---------------------
-:class:`MultiHeadAttentionWrapper` runs ``num_heads`` independent causal heads
-and concatenates their outputs: easy to read, slow. :class:`MultiHeadAttention`
-computes the same thing at once: one projection per role for all heads, a
-reshape ``(B, T, d_out) -> (B, num_heads, T, head_dim)``, one batched matrix
-product, and an output projection that mixes the heads. When the weights are
-not requested it calls PyTorch's fused
-:func:`torch.nn.functional.scaled_dot_product_attention` (the *SDPA fast
-path*); with ``return_weights=True`` it takes the explicit path (mask, softmax,
-dropout) so the weights can be drawn. In ``eval()`` mode both give the same
-output. ``use_sdpa=False`` always takes the explicit path (notebook 11 times
-the two against each other). :class:`FusedQKVAttention` is the same module with
-one ``d_in -> 3 * d_out`` projection instead of three, as in GPT-2's ``c_attn``.
-
-The KV cache (:class:`KVCache`, notebook 11)
---------------------------------------------
-When a model generates text one token at a time, the keys and values of the
-tokens it has already seen never change (a token attends only to the past).
-A :class:`KVCache` keeps them, so each step computes the query, key and value
-of the *new* token only and attends over the stored keys: ``O(T)`` work per
-step instead of recomputing all ``T`` positions.
+Inputs are ``(B, T, d_in)`` in the modules' weight dtype (or under ``torch.autocast``).
 """
 
 from __future__ import annotations
@@ -70,6 +36,7 @@ __all__ = [
     "SelfAttention",
     "causal_mask",
     "simple_attention",
+    "stack_qkv",
 ]
 
 
@@ -97,9 +64,15 @@ def causal_mask(context_length: int, device: torch.device | str | None = None) -
 
 
 def _check_input(
-    x: torch.Tensor, d_in: int, context_length: int | None, ranks=(3,), cached: int = 0
+    x: torch.Tensor,
+    module: nn.Module,
+    context_length: int | None,
+    ranks=(3,),
+    cached: int = 0,
 ) -> None:
-    """Raise a clear error unless ``x`` is ``(B, T, d_in)`` and ``cached + T <= context_length``."""
+    """Raise a clear error unless ``x`` is ``(B, T, d_in)`` of the module's dtype, and
+    ``cached + T <= context_length``."""
+    d_in = module.d_in
     if x.dim() not in ranks:
         want = " or ".join({2: "(seq_len, d_in)", 3: "(batch, seq_len, d_in)"}[r] for r in ranks)
         raise ValueError(f"expected a {want} tensor, got {x.dim()} dimensions {tuple(x.shape)}")
@@ -107,6 +80,14 @@ def _check_input(
         raise ValueError(
             f"expected inputs with d_in={d_in} features in the last dimension, "
             f"got {x.shape[-1]} (input shape {tuple(x.shape)})"
+        )
+    weight = module.out_proj.weight if hasattr(module, "out_proj") else module.W_query.weight
+    if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
+        name = type(module).__name__
+        raise TypeError(
+            f"{name} got {x.dtype} input but its weights are {weight.dtype}; convert one "
+            f"to the other (x.to({weight.dtype}) or {name}.to({x.dtype})), or run it under "
+            "torch.autocast"
         )
     if context_length is not None and cached + x.shape[-2] > context_length:
         length = (
@@ -132,7 +113,7 @@ class SelfAttention(nn.Module):
         self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
 
     def forward(self, x: torch.Tensor, return_weights: bool = False):
-        _check_input(x, self.d_in, None, ranks=(2, 3))
+        _check_input(x, self, None, ranks=(2, 3))
         queries = self.W_query(x)  # (..., T, d_out)
         keys = self.W_key(x)  # (..., T, d_out)
         values = self.W_value(x)  # (..., T, d_out)
@@ -169,7 +150,7 @@ class CausalAttention(nn.Module):
         self.register_buffer("mask", causal_mask(context_length), persistent=False)
 
     def forward(self, x: torch.Tensor, return_weights: bool = False):
-        _check_input(x, self.d_in, self.context_length)
+        _check_input(x, self, self.context_length)
         T = x.shape[1]
         queries = self.W_query(x)  # (B, T, d_out)
         keys = self.W_key(x)  # (B, T, d_out)
@@ -326,7 +307,7 @@ class MultiHeadAttention(nn.Module):
         kv_cache: KVCache | None = None,
     ):
         start = 0 if kv_cache is None else kv_cache.length  # tokens already seen
-        _check_input(x, self.d_in, self.context_length, cached=start)
+        _check_input(x, self, self.context_length, cached=start)
         B, T, _ = x.shape
         queries, keys, values = self._project_qkv(x)  # (B, H, T, head_dim) each
         if kv_cache is not None:
@@ -396,12 +377,22 @@ class FusedQKVAttention(MultiHeadAttention):
             has_bias, mha.use_sdpa,
         )  # fmt: skip
         with torch.no_grad():
-            fused.W_qkv.weight.copy_(
-                torch.cat([mha.W_query.weight, mha.W_key.weight, mha.W_value.weight])
-            )
+            weight, bias = stack_qkv(mha)
+            fused.W_qkv.weight.copy_(weight)
             if has_bias:
-                fused.W_qkv.bias.copy_(
-                    torch.cat([mha.W_query.bias, mha.W_key.bias, mha.W_value.bias])
-                )
+                fused.W_qkv.bias.copy_(bias)
             fused.out_proj.load_state_dict(mha.out_proj.state_dict())
         return fused.to(mha.out_proj.weight.device).train(mha.training)
+
+
+def stack_qkv(attn: MultiHeadAttention) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``attn``'s query, key and value projections as one: weight ``(3 * d_out, d_in)``
+    with rows ``[W_query; W_key; W_value]``, and the bias stacked the same way
+    (``None`` without ``qkv_bias``). The layout of GPT-2's ``c_attn`` and of
+    ``nn.MultiheadAttention.in_proj_weight``.
+    """
+    projections = (attn.W_query, attn.W_key, attn.W_value)
+    weight = torch.cat([p.weight for p in projections])  # (3 * d_out, d_in)
+    if attn.W_query.bias is None:
+        return weight, None
+    return weight, torch.cat([p.bias for p in projections])  # (3 * d_out,)

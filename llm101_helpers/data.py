@@ -1,32 +1,25 @@
-"""Text the course trains on.
+"""Text the course trains on, and the training windows cut from it.
 
-Two sources:
-
-- ``load_poems()``: the course's own poetry corpus, written for this project
-  and released as CC0 (see ``data/README.md``). It ships inside the package, so
-  it works from a ``pip install git+https://...`` on Colab as well as from a
-  checkout of the repository.
-- ``download_corpus(name)``: public-domain corpora (Shakespeare's sonnets and
-  "tiny shakespeare"), downloaded on first use, checked against a SHA-256
-  digest, and cached. Set ``LLM101_DATA_MIRROR`` to a folder holding
-  ``<name>.txt`` files to use a local copy instead of the network.
-
-The corpus file format: every poem starts with a header line
-``=== Title | form | theme ===`` followed by its lines; poems are separated by
-one empty line.
-
-Text becomes training examples with ``SlidingWindowDataset`` and
-``create_dataloader``: windows of token ids with next-token targets (the same
-window shifted by one).
+- ``load_poems()``: the course's own poetry corpus (CC0, see ``data/README.md``),
+  shipped inside the package, so it works on Colab as well as in a checkout.
+  In ``poems.txt`` each poem starts with a header ``=== Title | form | theme ===``
+  followed by its lines; one empty line separates poems.
+- ``load_corpus(name)``: public-domain Shakespeare (``sonnets``, ``tinyshakespeare``),
+  downloaded on first use, checked against its SHA-256 and cached in
+  ``LLM101_CACHE_DIR`` (default ``~/.cache/llm101``). ``LLM101_DATA_MIRROR``, a
+  folder of ``<name>.txt`` files, replaces the network.
+- ``SlidingWindowDataset`` and ``create_dataloader``: windows of token ids with
+  next-token targets (the same window shifted by one).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import inspect
 import os
 import re
-import tempfile
+import secrets
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -38,6 +31,27 @@ from typing import Any, Protocol
 
 import torch
 from torch.utils.data import DataLoader, Dataset
+
+__all__ = [
+    "ALLOWED_SPECIAL",
+    "CACHE_ENV_VAR",
+    "CORPORA",
+    "MIRROR_ENV_VAR",
+    "POEMS_FILE",
+    "CorpusIntegrityError",
+    "CorpusSource",
+    "Poem",
+    "SlidingWindowDataset",
+    "SupportsEncode",
+    "cache_dir",
+    "create_dataloader",
+    "download_corpus",
+    "encode_text",
+    "load_corpus",
+    "load_poem_records",
+    "load_poems",
+    "parse_poems",
+]
 
 # ---------------------------------------------------------------------------
 # The course's own poems
@@ -226,8 +240,27 @@ def download_corpus(name: str, *, timeout: float = 60.0) -> Path:
             f"with sha256 {digest}, expected {source.size:,} bytes with sha256 {source.sha256} "
             f"(source URL {source.url}); nothing was cached"
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=target.parent)
+    _write_atomically(target, data)
+    return target
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``target``, then rename it into place.
+
+    The file is created with mode 0o666 less the process's umask, like any file
+    ``open()`` creates. A cache folder that cannot be written raises an error
+    naming the folder and ``LLM101_CACHE_DIR``.
+    """
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:
+        denied = exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+        raise (PermissionError if denied else OSError)(
+            f"cannot write to the corpus cache folder {target.parent} ({exc.strerror or exc}); "
+            f"set {CACHE_ENV_VAR} to a folder you can write to"
+        ) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -235,9 +268,8 @@ def download_corpus(name: str, *, timeout: float = 60.0) -> Path:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    return target
 
 
 def load_corpus(name: str) -> str:
@@ -291,6 +323,20 @@ def encode_text(text: str, tokenizer: SupportsEncode) -> list[int]:
     return list(tokenizer.encode(text))
 
 
+def _as_token_ids(ids: Sequence[int] | torch.Tensor) -> torch.Tensor:
+    """``ids`` as a CPU tensor of int64, refusing floats and bools instead of truncating them."""
+    name = type(ids).__name__
+    kind = {"Tensor": "a tensor", "ndarray": "a NumPy array"}.get(name, f"a {name}")
+    values = torch.as_tensor(ids).cpu()
+    dtype = values.dtype
+    if values.numel() and (dtype.is_floating_point or dtype.is_complex or dtype == torch.bool):
+        raise TypeError(
+            f"token ids must be integers, got {kind} of dtype {dtype} (first value "
+            f"{values.flatten()[0].item()!r}); floats and bools are refused, not truncated to ids"
+        )
+    return values.long()
+
+
 class SlidingWindowDataset(Dataset):
     """Next-token training examples cut from one long sequence of token ids.
 
@@ -318,9 +364,7 @@ class SlidingWindowDataset(Dataset):
 
     def __init__(self, ids: Sequence[int] | torch.Tensor, context_length: int, stride: int) -> None:
         _check_positive(context_length=context_length, stride=stride)
-        if isinstance(ids, torch.Tensor) and (ids.is_floating_point() or ids.dtype == torch.bool):
-            raise TypeError(f"token ids must be integers, got a tensor of dtype {ids.dtype}")
-        ids = torch.as_tensor(ids, dtype=torch.long).cpu()
+        ids = _as_token_ids(ids)
         if ids.dim() != 1:
             raise ValueError(f"token ids must be one flat sequence, got shape {tuple(ids.shape)}")
         if len(ids) < context_length + 1:

@@ -21,6 +21,8 @@ import re
 import numpy as np
 import torch
 
+__all__ = ["DEVICE_ENV_VAR", "describe_device", "get_device", "seed_everything", "setup_notebook"]
+
 DEVICE_ENV_VAR = "LLM101_DEVICE"
 _DEVICE_NAME = re.compile(r"^(cpu|mps|cuda)(:\d+)?$")
 
@@ -65,15 +67,22 @@ def _check_available(name: str, source: str) -> torch.device:
     return torch.device(name)
 
 
-def get_device(name: str | None = None) -> torch.device:
+def get_device(name: str | torch.device | None = None) -> torch.device:
     """Return the device to compute on.
 
-    Order of choice: the ``name`` argument, then the ``LLM101_DEVICE``
-    environment variable, then the best available of CUDA, MPS and CPU.
-    An unknown name raises ``ValueError``; a known device that this machine
-    cannot use raises ``RuntimeError``.
+    Order of choice: the ``name`` argument (a string such as ``"cuda:1"`` or a
+    ``torch.device``), then the ``LLM101_DEVICE`` environment variable, then the
+    best available of CUDA, MPS and CPU. An unknown name raises ``ValueError``;
+    a known device that this machine cannot use raises ``RuntimeError``.
     """
+    if isinstance(name, torch.device):
+        name = str(name)
     if name is not None:
+        if not isinstance(name, str):
+            raise TypeError(
+                f"device name must be a string or a torch.device, got {type(name).__name__} "
+                f"{name!r}"
+            )
         return _check_available(name.strip().lower(), "the name argument")
     env = os.environ.get(DEVICE_ENV_VAR, "").strip().lower()
     if env:
@@ -86,8 +95,12 @@ def get_device(name: str | None = None) -> torch.device:
 
 
 def describe_device(device: torch.device | str | None = None) -> str:
-    """One line saying what ``device`` is, e.g. ``cuda:0 (NVIDIA H100, 79.1 GiB)``."""
-    device = get_device() if device is None else torch.device(device)
+    """One line saying what ``device`` is, e.g. ``cuda:0 (NVIDIA H100, 79.1 GiB)``.
+
+    The device must exist on this machine: as for :func:`get_device`, an unknown
+    name raises ``ValueError`` and an unavailable one ``RuntimeError``.
+    """
+    device = get_device(device)
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
         props = torch.cuda.get_device_properties(index)

@@ -15,11 +15,9 @@ vector for it instead. This module holds what notebook 03 builds:
   (center, context) pairs, :class:`SkipGram` scores them with negative
   sampling (word2vec), and :func:`train_skipgram` trains it.
 - Tools to look at vectors: :func:`cosine_similarity_matrix`,
-  :func:`nearest_neighbors` and :func:`pca` (a 2-D projection to plot with
-  :func:`llm101_helpers.viz.scatter_with_labels`).
+  :func:`nearest_neighbors` and :func:`pca` (a 2-D projection to plot).
 
-Shapes follow nanoGPT's names: ``B`` batch, ``T`` time (positions), ``C``
-channels (``d_model``), ``V`` vocabulary size.
+Shapes: ``B`` batch, ``T`` time (positions), ``C`` channels (``d_model``), ``V`` vocabulary.
 """
 
 from __future__ import annotations
@@ -34,6 +32,7 @@ from torch import nn
 __all__ = [
     "SkipGram",
     "TokenAndPositionEmbedding",
+    "check_token_ids",
     "cosine_similarity_matrix",
     "nearest_neighbors",
     "pca",
@@ -55,13 +54,34 @@ def _check_positive(**values: int) -> None:
 # ---------------------------------------------------------------------------
 
 
+def check_token_ids(ids: torch.Tensor, vocab_size: int) -> None:
+    """Raise unless ``ids`` is an integer tensor with every id in ``0..vocab_size - 1``.
+
+    One ``aminmax`` over the tensor: cheap next to the embedding lookup it guards.
+    """
+    if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
+        raise TypeError(f"token ids must be an integer tensor, got dtype {ids.dtype}")
+    if ids.numel() == 0 or ids.device.type == "meta":
+        return
+    lo, hi = (int(v) for v in torch.aminmax(ids))
+    if lo < 0 or hi >= vocab_size:
+        bad = lo if lo < 0 else hi
+        raise ValueError(
+            f"token id {bad} is outside the vocabulary: ids must be in 0..{vocab_size - 1} "
+            f"(vocab_size={vocab_size})"
+        )
+
+
 class TokenAndPositionEmbedding(nn.Module):
     """Token embeddings plus learned absolute position embeddings.
 
     ``forward(ids)`` maps ids of shape ``(B, T)`` (or any ``(..., T)``) to
     vectors of shape ``(B, T, d_model)``: row ``ids[b, t]`` of the token table
-    plus row ``t`` of the position table. ``T`` may be at most
-    ``context_length``; a longer sequence raises ``ValueError`` naming both.
+    plus row ``t`` of the position table. ``forward(ids, start=s)`` uses rows
+    ``s..s + T - 1`` of the position table instead (the tokens that follow
+    ``s`` cached ones). ``start + T`` may be at most ``context_length``, and
+    every id must be in ``0..vocab_size - 1``; otherwise ``ValueError`` names
+    the numbers.
     """
 
     def __init__(self, vocab_size: int, context_length: int, d_model: int) -> None:
@@ -73,18 +93,20 @@ class TokenAndPositionEmbedding(nn.Module):
         self.token_embedding = nn.Embedding(vocab_size, d_model)  # (V, C)
         self.position_embedding = nn.Embedding(context_length, d_model)  # (context_length, C)
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, start: int = 0) -> torch.Tensor:
         if ids.dim() == 0:
             raise ValueError("ids must have a time dimension: shape (T,) or (B, T), got a scalar")
         T = ids.shape[-1]
-        if T > self.context_length:
+        if start + T > self.context_length:
+            offset = f" after {start} earlier positions" if start else ""
             raise ValueError(
-                f"the sequence has {T} tokens, more than context_length="
+                f"the sequence has {T} tokens{offset}, more than context_length="
                 f"{self.context_length} positions this embedding has vectors for; "
-                f"truncate it to the last {self.context_length} tokens"
+                f"truncate it to the last {self.context_length - start} tokens"
             )
+        check_token_ids(ids, self.vocab_size)
         tok = self.token_embedding(ids)  # (B, T, C)
-        pos = self.position_embedding(torch.arange(T, device=ids.device))  # (T, C)
+        pos = self.position_embedding(torch.arange(start, start + T, device=ids.device))  # (T, C)
         return tok + pos  # (B, T, C): pos is broadcast over the batch
 
 
@@ -102,6 +124,8 @@ def sinusoidal_positions(context_length: int, d_model: int, base: float = 10_000
     _check_positive(context_length=context_length, d_model=d_model)
     if d_model % 2:
         raise ValueError(f"d_model must be even (sines and cosines come in pairs), got {d_model}")
+    if isinstance(base, bool) or not isinstance(base, (int, float)) or not 0 < base < math.inf:
+        raise ValueError(f"base must be a positive finite number, got {base!r}")
     pos = torch.arange(context_length, dtype=torch.float64).unsqueeze(1)  # (T, 1)
     two_i = torch.arange(0, d_model, 2, dtype=torch.float64)  # (C/2,)
     angle = pos / base ** (two_i / d_model)  # (T, C/2)
@@ -144,11 +168,17 @@ def unigram_noise(
 
     Each token's count in ``ids`` raised to ``power`` (0.75 flattens it: rare
     words are drawn more often than their share, frequent ones less), then
-    normalised to sum to 1.
+    normalised to sum to 1. Empty ``ids``, or ids outside ``0..vocab_size - 1``,
+    raise ``ValueError``.
     """
-    counts = torch.bincount(torch.as_tensor(ids, dtype=torch.long), minlength=vocab_size)
-    if len(counts) > vocab_size:
-        raise ValueError(f"ids go up to {len(counts) - 1}, outside vocab_size={vocab_size}")
+    _check_positive(vocab_size=vocab_size)
+    ids = torch.as_tensor(ids)
+    if ids.numel() == 0:
+        raise ValueError("unigram_noise needs at least one token id to count, got none")
+    if not 0 <= power < math.inf:
+        raise ValueError(f"power must be a non-negative finite number, got {power!r}")
+    check_token_ids(ids, vocab_size)
+    counts = torch.bincount(ids.long().flatten(), minlength=vocab_size)
     weights = counts.double() ** power
     return (weights / weights.sum()).float()  # (V,)
 
@@ -281,7 +311,9 @@ def nearest_neighbors(
 
     Returns ``[(row, similarity), ...]``, most similar first, never ``query``
     itself; ties go to the lower row. ``candidates`` (row indices, or a boolean
-    mask of shape ``(V,)``) limits the search, for example to frequent words.
+    mask of shape ``(V,)``) limits the search, for example to frequent words; a
+    row outside ``0..V - 1`` raises ``IndexError`` (no wrapping of negative rows).
+    A NaN similarity (from a vector holding NaN or inf) raises ``ValueError``.
     """
     _check_positive(k=k)
     V = vectors.shape[0]
@@ -301,11 +333,31 @@ def nearest_neighbors(
                 )
             allowed = candidates.cpu().clone()
         else:
-            allowed[candidates.long().cpu()] = True
+            allowed[_check_rows(candidates, V).cpu()] = True
     allowed[query] = False
     rows = allowed.nonzero().squeeze(1)  # (M,) ascending
+    if sims[rows].isnan().any():
+        bad = rows[sims[rows].isnan()].tolist()
+        where = [query] if sims[rows].isnan().all() else bad[:10]
+        raise ValueError(
+            f"the similarities cannot be ranked: they are NaN for {len(bad)} of {len(rows)} "
+            f"candidates; vectors holds NaN or inf (look at rows {where})"
+        )
     order = torch.sort(sims[rows], descending=True, stable=True).indices[:k]
     return [(int(rows[i]), float(sims[rows[i]])) for i in order]
+
+
+def _check_rows(candidates: torch.Tensor, V: int) -> torch.Tensor:
+    """``candidates`` as row indices, refusing non-integers and rows outside ``0..V - 1``."""
+    if candidates.dtype.is_floating_point or candidates.dtype.is_complex:
+        raise TypeError(f"candidates must be integer row indices, got dtype {candidates.dtype}")
+    candidates = candidates.long().flatten()
+    outside = candidates[(candidates < 0) | (candidates >= V)]
+    if len(outside):
+        raise IndexError(
+            f"candidate row {int(outside[0])} is outside the {V} vectors (rows 0..{V - 1})"
+        )
+    return candidates
 
 
 def pca(vectors: torch.Tensor, k: int = 2) -> torch.Tensor:

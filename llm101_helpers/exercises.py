@@ -34,7 +34,8 @@ from llm101_helpers.attention import (
 )
 from llm101_helpers.data import SlidingWindowDataset
 from llm101_helpers.embeddings import sinusoidal_positions
-from llm101_helpers.model import FeedForward, _filter_logits
+from llm101_helpers.generation import _filter_logits
+from llm101_helpers.model import FeedForward
 from llm101_helpers.normalization import LayerNorm, RMSNorm
 from llm101_helpers.tokenizers import (
     ENDOFTEXT,
@@ -511,8 +512,9 @@ EXERCISES: dict[str, Exercise] = {
                 Case("stride = context_length", (list(range(9)), 2, 2)),
                 Case("stride > context_length (skips ids)", (list(range(12)), 2, 5)),
             ],
-            "window i starts at i * stride: input ids[s : s + context_length], target ids[s + 1 : s + "
-            "context_length + 1]. A window needs context_length + 1 ids, so drop the last partial one.",
+            "window i starts at i * stride: input ids[s : s + context_length], target "
+            "ids[s + 1 : s + context_length + 1]. A window needs context_length + 1 ids, so drop "
+            "the last partial one.",
         ),
         Exercise(
             "03.sinusoidal_positions",

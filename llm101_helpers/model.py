@@ -1,62 +1,35 @@
-"""The GPT model: blocks put together, and text generation (notebook 09).
+"""The GPT model: the parts of notebooks 03-08 put together (notebook 09).
 
-Everything before this module is a part; here the parts become a model.
+- :class:`GELU` and :class:`FeedForward`: ``Linear(C, 4C) -> GELU -> Linear(4C, C)``,
+  applied to each position on its own.
+- :class:`TransformerBlock` (pre-LN, as in GPT-2)::
 
-GELU and the feed-forward network
----------------------------------
-After attention has let every position gather information from the others,
-a small two-layer network processes each position on its own:
-``Linear(C, 4C) -> GELU -> Linear(4C, C)``. GELU is a smooth ReLU:
+      x = x + Dropout(Attention(LayerNorm(x)))     # communicate
+      x = x + Dropout(FeedForward(LayerNorm(x)))   # compute
 
-    GELU(x) = x * Phi(x)                      # Phi: the standard normal CDF
-            = 0.5 * x * (1 + erf(x / sqrt(2)))                      (exact)
-           ~= 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))  (tanh form, GPT-2's)
+- :class:`GPT`::
 
-The transformer block (pre-LN, as in GPT-2)
--------------------------------------------
-    x = x + Dropout(Attention(LayerNorm(x)))     # communicate
-    x = x + Dropout(FeedForward(LayerNorm(x)))   # compute
+      ids (B, T) -> TokenAndPositionEmbedding -> Dropout
+                 -> num_layers blocks -> LayerNorm -> Linear(C, V) -> logits (B, T, V)
 
-The ``x + ...`` are residual (shortcut) connections: the gradient reaches
-early layers through the additions unchanged, so deep stacks still train.
+  :meth:`GPT.state_dict_keys` declares the parameter names that checkpoints,
+  the optimizer's groups (:meth:`GPT.optimizer_groups`) and the notebooks rely on.
 
-The GPT
--------
-    ids (B, T) -> token embedding + position embedding -> Dropout
-               -> N transformer blocks -> LayerNorm -> Linear(C, V) -> logits (B, T, V)
-
-With ``tie_weights`` the output layer reuses the token embedding matrix (as
-GPT-2 does), which saves ``V * C`` parameters.
-
-Generation
-----------
-:func:`generate` appends one token at a time: run the model on the last
-``context_length`` tokens, take the logits of the last position, and pick the
-next token greedily (argmax) or by sampling from ``softmax(logits / T)``,
-optionally restricted to the ``top_k`` most likely tokens or to the smallest
-set whose probability reaches ``top_p`` (nucleus sampling).
-
-With ``use_cache=True`` (the default) generation keeps each layer's keys and
-values in a :class:`~llm101_helpers.attention.KVCache`: the prompt is run once
-(the *prefill*), then every step feeds only the newest token. The tokens are
-the same as without the cache (tested token for token); the work per step is
-one position instead of the whole window. Once the sequence is longer than
-``context_length`` the window slides, every token's position changes, and the
-cache is rebuilt at each step: learned absolute positions cannot be shifted.
-
-Shapes follow nanoGPT's names: ``B`` batch, ``T`` time, ``C`` channels
-(``d_model``), ``V`` vocabulary size, ``H`` heads.
+Text generation is in :mod:`llm101_helpers.generation`. Shapes follow nanoGPT's
+names: ``B`` batch, ``T`` time, ``C`` channels (``d_model``), ``V`` vocabulary.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 
 import torch
 from torch import nn
 
 from llm101_helpers.attention import KVCache, MultiHeadAttention
+from llm101_helpers.embeddings import TokenAndPositionEmbedding
 from llm101_helpers.normalization import LayerNorm
 
 __all__ = [
@@ -66,7 +39,6 @@ __all__ = [
     "FeedForward",
     "GPTConfig",
     "TransformerBlock",
-    "generate",
 ]
 
 
@@ -159,11 +131,21 @@ class GPTConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> GPTConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
+        """The config stored by :meth:`to_dict`; older field names are read too."""
+        d = dict(d)
+        for old, new in _RENAMED_FIELDS.items():
+            if old in d:
+                if new in d:
+                    raise ValueError(f"GPTConfig: got both {old!r} (its old name) and {new!r}")
+                d[new] = d.pop(old)
+        unknown = set(d) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"GPTConfig has no field(s) {sorted(unknown)}")
         return cls(**d)
+
+
+#: Field names of older checkpoints' configs, and the names they have now.
+_RENAMED_FIELDS = {"emb_dim": "d_model", "n_heads": "num_heads", "n_layers": "num_layers"}
 
 
 #: Named shapes. ``tiny`` runs in seconds on a CPU; ``small`` is nanoGPT's CPU
@@ -235,25 +217,36 @@ class GPT(nn.Module):
     which are placed at the positions after the cached ones.
     Weights start as in GPT-2: normal with std 0.02, and the projections that
     write into the residual stream scaled by ``1 / sqrt(2 * num_layers)``.
+
+    The parameter names are a contract (checkpoints, optimizer groups and the
+    notebooks use them): :meth:`state_dict_keys` lists them, :data:`TIED_WEIGHTS`
+    names the output head and the token table it shares with ``tie_weights``,
+    and :meth:`load_state_dict` also reads the older names in :data:`RENAMED_KEYS`.
     """
+
+    TOKEN_TABLE = "embedding.token_embedding.weight"
+    POSITION_TABLE = "embedding.position_embedding.weight"
+    OUT_HEAD = "out_head.weight"
+    #: With ``tie_weights``: (the alias, the matrix it is). A checkpoint may store the second only.
+    TIED_WEIGHTS = (OUT_HEAD, TOKEN_TABLE)
+    #: Older parameter names, and the names they have now.
+    RENAMED_KEYS = {"tok_emb.weight": TOKEN_TABLE, "pos_emb.weight": POSITION_TABLE}
 
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
         self.config = cfg
-        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.pos_emb = nn.Embedding(cfg.context_length, cfg.d_model)
+        self.embedding = TokenAndPositionEmbedding(cfg.vocab_size, cfg.context_length, cfg.d_model)
         self.drop_emb = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.num_layers))
         self.final_norm = LayerNorm(cfg.d_model)
         self.out_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         if cfg.tie_weights:
-            self.out_head.weight = self.tok_emb.weight  # one matrix, two uses
+            self.out_head.weight = self.embedding.token_embedding.weight  # one matrix, two uses
         self.apply(self._init_weights)
         residual_std = 0.02 / math.sqrt(2 * cfg.num_layers)
         for block in self.blocks:
             nn.init.normal_(block.attn.out_proj.weight, std=residual_std)
             nn.init.normal_(block.ff.proj.weight, std=residual_std)
-        self.register_buffer("positions", torch.arange(cfg.context_length), persistent=False)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -264,6 +257,72 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, std=0.02)
 
+    # --- the names of the parameters ---------------------------------------------
+
+    @classmethod
+    def state_dict_keys(cls, cfg: GPTConfig) -> list[str]:
+        """Every key of ``GPT(cfg).state_dict()``, in order (tied or not, the keys are the same)."""
+        qkv_params = ("weight", "bias") if cfg.qkv_bias else ("weight",)
+        block = [
+            "norm1.weight", "norm1.bias",
+            *(f"attn.{w}.{p}" for w in ("W_query", "W_key", "W_value") for p in qkv_params),
+            "attn.out_proj.weight", "attn.out_proj.bias",
+            "norm2.weight", "norm2.bias",
+            "ff.fc.weight", "ff.fc.bias", "ff.proj.weight", "ff.proj.bias",
+        ]  # fmt: skip
+        blocks = [f"blocks.{i}.{name}" for i in range(cfg.num_layers) for name in block]
+        return [cls.TOKEN_TABLE, cls.POSITION_TABLE, *blocks, "final_norm.weight",
+                "final_norm.bias", cls.OUT_HEAD]  # fmt: skip
+
+    def upgrade_state_dict(self, state_dict: Mapping[str, torch.Tensor]) -> dict:
+        """``state_dict`` with the current names, and with a tied model's output head filled in.
+
+        Renames the keys in :data:`RENAMED_KEYS`. With ``tie_weights`` a state
+        holding only the token table gets ``out_head.weight`` (the same
+        matrix); one holding two different matrices raises ``ValueError``.
+        """
+        new = {self.RENAMED_KEYS.get(k, k): v for k, v in state_dict.items()}
+        if len(new) < len(state_dict):
+            both = [f"{old!r} and {now!r}" for old, now in self.RENAMED_KEYS.items()
+                    if old in state_dict and now in state_dict]  # fmt: skip
+            raise ValueError(f"the state_dict holds a weight under its old and new name: {both}")
+        alias, source = self.TIED_WEIGHTS
+        if self.config.tie_weights and source in new:
+            if alias not in new:
+                new[alias] = new[source]
+            elif new[alias] is not new[source] and not torch.equal(new[alias], new[source]):
+                raise ValueError(
+                    f"the model ties {alias} to {source} (tie_weights=True), but the "
+                    "state_dict holds two different matrices for them: it comes from an "
+                    "untied model"
+                )
+        return new
+
+    def load_state_dict(self, state_dict: Mapping[str, torch.Tensor], strict: bool = True,
+                        assign: bool = False):  # fmt: skip
+        """``nn.Module.load_state_dict`` after :meth:`upgrade_state_dict`."""
+        return super().load_state_dict(self.upgrade_state_dict(state_dict), strict, assign)
+
+    def optimizer_groups(self, weight_decay: float) -> list[dict]:
+        """AdamW parameter groups: decay the matrices that multiply, not the rest.
+
+        ``[{"params": decayed, "weight_decay": weight_decay}, {"params": others,
+        "weight_decay": 0.0}]``. Chosen by module: the weight of every
+        ``nn.Linear`` and the token table decay; biases, norms and the position
+        table do not. A tied matrix appears once.
+        """
+        chosen = {id(m.weight) for m in self.modules() if isinstance(m, nn.Linear)}
+        chosen.add(id(self.embedding.token_embedding.weight))
+        decay, no_decay = [], []
+        for p in self.parameters():  # each tensor once, in registration order
+            (decay if id(p) in chosen else no_decay).append(p)
+        return [
+            {"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+
+    # --- running it --------------------------------------------------------------
+
     def new_kv_cache(
         self,
         batch_size: int,
@@ -273,7 +332,7 @@ class GPT(nn.Module):
     ) -> list[KVCache]:
         """An empty :class:`KVCache` per layer, on the model's device and dtype by default."""
         cfg = self.config
-        weight = self.tok_emb.weight
+        weight = self.embedding.token_embedding.weight
         return [
             KVCache(
                 batch_size, cfg.num_heads, cfg.context_length, cfg.d_model // cfg.num_heads,
@@ -283,16 +342,11 @@ class GPT(nn.Module):
             for _ in self.blocks
         ]  # fmt: skip
 
-    def forward(
-        self,
-        ids: torch.Tensor,
-        return_weights: bool = False,
-        kv_cache: list[KVCache] | None = None,
-    ):
+    def _cached_length(self, ids: torch.Tensor, kv_cache: list[KVCache] | None) -> int:
+        """Check ``ids`` ``(B, T)`` against the context and the cache; return the cached length."""
         if ids.dim() != 2:
             raise ValueError(f"GPT expects token ids of shape (B, T), got {tuple(ids.shape)}")
-        B, T = ids.shape
-        ctx = self.config.context_length
+        T, ctx = ids.shape[1], self.config.context_length
         if kv_cache is not None and len(kv_cache) != len(self.blocks):
             raise ValueError(
                 f"kv_cache has {len(kv_cache)} layers but the model has {len(self.blocks)}; "
@@ -310,8 +364,16 @@ class GPT(nn.Module):
                 f"the input has {T} tokens but the model's context_length is "
                 f"{ctx}; crop it to the last {ctx} tokens"
             )
-        pos = self.pos_emb(self.positions[start : start + T])  # (T, C)
-        x = self.drop_emb(self.tok_emb(ids) + pos)  # (B, T, C)
+        return start
+
+    def forward(
+        self,
+        ids: torch.Tensor,
+        return_weights: bool = False,
+        kv_cache: list[KVCache] | None = None,
+    ):
+        start = self._cached_length(ids, kv_cache)
+        x = self.drop_emb(self.embedding(ids, start=start))  # (B, T, C)
         all_weights = []
         for i, block in enumerate(self.blocks):
             cache = None if kv_cache is None else kv_cache[i]
@@ -323,6 +385,8 @@ class GPT(nn.Module):
         logits = self.out_head(self.final_norm(x))  # (B, T, V)
         return (logits, all_weights) if return_weights else logits
 
+    # --- counting ----------------------------------------------------------------
+
     def num_parameters(self, exclude_embeddings: bool = False) -> int:
         """Number of distinct parameters (a tied matrix counts once).
 
@@ -332,9 +396,9 @@ class GPT(nn.Module):
         """
         n = sum(p.numel() for p in self.parameters())  # parameters() yields a tied tensor once
         if exclude_embeddings:
-            n -= self.pos_emb.weight.numel()
+            n -= self.embedding.position_embedding.weight.numel()
             if not self.config.tie_weights:
-                n -= self.tok_emb.weight.numel()
+                n -= self.embedding.token_embedding.weight.numel()
         return n
 
     def flops_per_token(self, seq_len: int | None = None) -> int:
@@ -351,124 +415,3 @@ class GPT(nn.Module):
             n += self.out_head.weight.numel()
         return 6 * n + 6 * cfg.num_layers * T * cfg.d_model
 
-
-def _check_sampling(vocab_size: int, temperature: float, top_k: int | None, top_p: float | None):
-    number = isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
-    if not (number and temperature > 0 and math.isfinite(temperature)):
-        raise ValueError(
-            f"temperature must be a positive number, got {temperature!r}; "
-            "for the single most likely token use greedy=True"
-        )
-    if top_k is not None:
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
-        if top_k > vocab_size:
-            raise ValueError(
-                f"top_k={top_k} is larger than the vocabulary ({vocab_size} tokens); "
-                f"use at most {vocab_size}, or None for no limit"
-            )
-    if top_p is not None and not 0.0 < top_p <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
-
-
-def _filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:
-    """Set every logit outside the top-k / nucleus to -inf. ``logits``: ``(B, V)``."""
-    if top_k is not None:
-        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1): the k-th largest
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)  # (B, V)
-        cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
-        # drop a token when the tokens before it already reach top_p (the first always stays)
-        drop_sorted = (cumulative - torch.softmax(sorted_logits, dim=-1)) >= top_p
-        drop = drop_sorted.scatter(-1, order, drop_sorted)  # back to vocabulary order
-        logits = logits.masked_fill(drop, float("-inf"))
-    return logits
-
-
-def _last_logits(model: GPT, idx: torch.Tensor, cache: list[KVCache] | None) -> torch.Tensor:
-    """Logits ``(B, V)`` for the token after ``idx`` ``(B, T)``, seen through the last window."""
-    ctx = model.config.context_length
-    if cache is None:
-        return model(idx[:, -ctx:])[:, -1, :]
-    seen = cache[0].length
-    if seen and idx.shape[1] <= ctx:
-        new = idx[:, seen:]  # (B, 1) after the prefill: only the newest token
-    else:  # the first step (prefill), or the window has slid and every position changed
-        for layer in cache:
-            layer.reset()
-        new = idx[:, -ctx:]
-    return model(new, kv_cache=cache)[:, -1, :]
-
-
-@torch.no_grad()
-def generate(
-    model: GPT,
-    ids: torch.Tensor,
-    max_new_tokens: int,
-    *,
-    greedy: bool = False,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    crop: bool = True,
-    seed: int | None = None,
-    eos_id: int | None = None,
-    use_cache: bool = True,
-) -> torch.Tensor:
-    """Append ``max_new_tokens`` tokens to ``ids`` (``(T,)`` or ``(B, T)``) and return them all.
-
-    ``greedy=True`` always takes the most likely token; otherwise the next
-    token is sampled from ``softmax(logits / temperature)`` restricted to the
-    ``top_k`` most likely tokens and/or the nucleus of probability ``top_p``.
-    With ``crop=True`` the model sees only the last ``context_length`` tokens;
-    with ``crop=False`` a sequence that would exceed the context raises
-    ``ValueError``. ``seed`` makes sampling reproducible without touching the
-    global random state. Generation stops early once every row has produced
-    ``eos_id``. ``use_cache=True`` keeps the keys and values of the tokens
-    already seen (a KV cache) and gives the same tokens as ``use_cache=False``,
-    faster. The model is put in eval mode and restored afterwards.
-    """
-    cfg = model.config
-    _check_sampling(cfg.vocab_size, temperature, top_k, top_p)
-    n = max_new_tokens
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
-    one_d = ids.dim() == 1
-    idx = ids.unsqueeze(0) if one_d else ids  # (B, T)
-    if idx.dim() != 2 or idx.shape[1] == 0:
-        raise ValueError(f"the prompt must be (T,) or (B, T) with T >= 1, got {tuple(ids.shape)}")
-    if not crop and idx.shape[1] + max_new_tokens > cfg.context_length:
-        raise ValueError(
-            f"the prompt has {idx.shape[1]} tokens and {max_new_tokens} new ones were asked "
-            f"for, {idx.shape[1] + max_new_tokens} in all, more than the context_length "
-            f"{cfg.context_length}, and crop=False; pass crop=True to keep only the last "
-            f"{cfg.context_length} tokens, or shorten the prompt"
-        )
-    device = next(model.parameters()).device
-    idx = idx.to(device)
-    generator = None
-    if seed is not None and not greedy:
-        generator = torch.Generator(device=device).manual_seed(seed)
-    was_training = model.training
-    model.eval()
-    finished = torch.zeros(idx.shape[0], dtype=torch.bool, device=device)
-    cache = model.new_kv_cache(idx.shape[0]) if use_cache and max_new_tokens else None
-    try:
-        for _ in range(max_new_tokens):
-            logits = _last_logits(model, idx, cache).float()  # (B, V)
-            if greedy:
-                next_id = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
-            else:
-                logits = _filter_logits(logits / temperature, top_k, top_p)
-                probs = torch.softmax(logits, dim=-1)
-                next_id = torch.multinomial(probs, 1, generator=generator)  # (B, 1)
-            if eos_id is not None:
-                next_id = next_id.masked_fill(finished.unsqueeze(1), eos_id)
-                finished |= next_id.squeeze(1) == eos_id
-            idx = torch.cat([idx, next_id], dim=1)  # (B, T + 1)
-            if eos_id is not None and bool(finished.all()):
-                break
-    finally:
-        model.train(was_training)
-    return idx[0] if one_d else idx

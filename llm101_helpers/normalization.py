@@ -1,49 +1,16 @@
-"""Normalization layers: LayerNorm and RMSNorm.
+"""Normalization layers: ``LayerNorm`` and ``RMSNorm`` (notebook 08 derives both).
 
-Notebook 08 derives both; this module is where they end up.
+Each rescales every vector of ``d_model`` features (the last dimension) on its
+own, so that depth can neither shrink nor blow up the signal::
 
-Why normalize
--------------
-A deep network multiplies its input by one weight matrix after another. If
-each layer scales its input's spread by a factor a little below 1, the signal
-(and, in the backward pass, the gradient) shrinks geometrically with depth
-and vanishes; a factor a little above 1 makes it explode. And as the weights
-change during training, the distribution each layer receives keeps shifting
-(*internal covariate shift*), so later layers chase a moving target. A
-normalization layer resets every vector to a fixed scale, so neither can
-build up.
+    LayerNorm:  y = weight * (x - mean) / sqrt(var + eps) + bias   # biased var (divide by d_model)
+    RMSNorm:    y = weight * x / sqrt(mean(x ** 2) + eps)           # no mean, no shift (Llama)
 
-LayerNorm
----------
-For each vector ``x`` of ``d`` features (the last dimension; every position
-of every sequence on its own):
-
-    mean   = x.mean()
-    var    = ((x - mean) ** 2).mean()          # biased: divide by d, not d - 1
-    x_hat  = (x - mean) / sqrt(var + eps)       # mean 0, variance ~1
-    y      = weight * x_hat + bias              # learned scale and shift
-
-The variance is the *biased* one (divide by ``d``) because it describes these
-``d`` numbers, not an estimate of a population's variance; it is what
-``torch.nn.LayerNorm`` uses, so the two agree. ``eps`` keeps the division
-finite for a constant vector. ``weight`` (the scale, often written gamma)
-starts at 1 and ``bias`` (the shift, beta) at 0, so at first the layer only
-normalizes; training may then learn another scale and offset per feature.
-The parameter names match ``torch.nn.LayerNorm``'s, so ``load_state_dict``
-moves weights between the two.
-
-RMSNorm
--------
-The variant in most recent models (Llama, Mistral, Gemma, ...) skips the mean
-and the shift and divides by the root mean square:
-
-    y = weight * x / sqrt((x ** 2).mean() + eps)
-
-It is cheaper and works as well in practice: what matters is controlling the
-scale. Its output has root mean square ~1, not mean 0.
-
-Both layers accept any input ``(..., d)`` and raise ``ValueError`` naming
-both numbers when the last dimension is not ``d``.
+Both equal ``torch.nn.LayerNorm`` / ``torch.nn.RMSNorm`` and share their
+parameter names, so ``load_state_dict`` moves weights between them. For
+float16 and bfloat16 input the statistics are computed in float32 and the
+output keeps the input's dtype. An input whose last dimension is not
+``d_model`` raises ``ValueError`` naming both numbers.
 """
 
 from __future__ import annotations

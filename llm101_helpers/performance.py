@@ -1,40 +1,17 @@
 """Measuring speed and memory honestly (notebook 11 and ``bench/``).
 
-Timing
-------
-Three mistakes make a from-scratch timing wrong:
-
-1. *No warm-up.* The first calls pay for one-off work: allocating memory,
-   choosing kernels, loading libraries, compiling. :func:`time_call` runs the
-   function ``warmup`` times before it starts the clock.
-2. *One measurement.* Timings vary from run to run (other processes, CPU
-   frequency, caches). :func:`time_call` measures ``repeats`` times and reports
-   the median, which one slow outlier does not move, and the interquartile
-   range as the spread.
-3. *Not waiting for the GPU.* CUDA kernels are launched asynchronously: the
-   Python call returns before the GPU has finished. Without
-   ``torch.cuda.synchronize()`` before reading the clock you time the launch,
-   not the work.
-
-And to *compare* implementations, time them in turns: :func:`time_calls`
-measures every candidate once per round, so a slow minute of the machine
-does not land on one of them only.
-
-Memory
-------
-:func:`peak_memory` reports the largest amount of tensor memory alive at once
-while a function runs, above what was alive before it. On CUDA it asks the
-caching allocator (``torch.cuda.max_memory_allocated``), which sees every
-allocation, including a kernel's scratch space. On a CPU PyTorch keeps no such
-statistics, so :class:`TensorMemoryTracker` counts the storage of every tensor
-an operator returns and subtracts it when the storage is freed; it does not
-see memory a fused kernel allocates and frees internally.
-
-The attention implementations
------------------------------
-:func:`attention_variants` builds every multi-head attention of the course,
-plus PyTorch's ``nn.MultiheadAttention``, with the *same* weights, so their
-outputs can be asserted equal before they are timed.
+- Timing: :func:`time_call` warms up before starting the clock, measures
+  several times and reports the median and interquartile range, and waits for
+  the GPU (:func:`synchronize`) around every measurement; :func:`time_calls`
+  times several candidates in turns, so a slow spell of the machine lands on
+  all of them alike. :func:`environment` records where a figure was measured.
+- Memory: :func:`peak_memory` is the most tensor memory alive at once while a
+  function runs, above what was there before: the CUDA allocator's statistics
+  on a GPU, :class:`TensorMemoryTracker` (which counts operators' outputs and
+  cannot see a fused kernel's scratch space) elsewhere.
+- :func:`attention_variants` builds every multi-head attention of the course,
+  plus PyTorch's ``nn.MultiheadAttention``, with the same weights, so their
+  outputs can be asserted equal before they are timed.
 """
 
 from __future__ import annotations
@@ -47,7 +24,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import torch
 from torch import nn
@@ -59,6 +36,7 @@ from llm101_helpers.attention import (
     MultiHeadAttention,
     MultiHeadAttentionWrapper,
     causal_mask,
+    stack_qkv,
 )
 from llm101_helpers.device import describe_device
 
@@ -80,7 +58,7 @@ def environment(device: torch.device | str = "cpu") -> dict:
     """Where a measurement was taken: date, device, machine, CPU count, threads, torch version."""
     device = torch.device(device)
     return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         "device": describe_device(device),
         "device_type": device.type,
         "machine": f"{platform.system()} {platform.machine()}",
@@ -304,15 +282,12 @@ class TorchMultiheadAttention(nn.Module):
             mha.d_out, mha.num_heads, dropout=mha.dropout.p, bias=True, batch_first=True
         )
         with torch.no_grad():
-            theirs.in_proj_weight.copy_(
-                torch.cat([mha.W_query.weight, mha.W_key.weight, mha.W_value.weight])
-            )
-            if mha.W_query.bias is not None:
-                theirs.in_proj_bias.copy_(
-                    torch.cat([mha.W_query.bias, mha.W_key.bias, mha.W_value.bias])
-                )
-            else:
+            weight, bias = stack_qkv(mha)
+            theirs.in_proj_weight.copy_(weight)
+            if bias is None:
                 theirs.in_proj_bias.zero_()
+            else:
+                theirs.in_proj_bias.copy_(bias)
             theirs.out_proj.load_state_dict(mha.out_proj.state_dict())
         device = mha.out_proj.weight.device
         return cls(theirs, mha.context_length).to(device).train(mha.training)

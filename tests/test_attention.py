@@ -17,11 +17,13 @@ from torch import nn
 
 from llm101_helpers.attention import (
     CausalAttention,
+    FusedQKVAttention,
     MultiHeadAttention,
     MultiHeadAttentionWrapper,
     SelfAttention,
     causal_mask,
     simple_attention,
+    stack_qkv,
 )
 
 # (batch, seq_len, d_model, num_heads, qkv_bias, dtype): edge cases, then random shapes.
@@ -311,3 +313,47 @@ def test_self_attention_bad_inputs():
         sa(torch.randn(5, 4))
     with pytest.raises(ValueError, match=r"\(seq_len, d_in\) or \(batch, seq_len, d_in\)"):
         sa(torch.randn(3))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize(
+    "module",
+    [
+        lambda: SelfAttention(6, 4),
+        lambda: CausalAttention(6, 4, 8),
+        lambda: MultiHeadAttentionWrapper(6, 2, 8, 0.0, 3),
+        lambda: MultiHeadAttention(6, 6, 8, 0.0, 2),
+        lambda: FusedQKVAttention(6, 6, 8, 0.0, 2),
+    ],
+)
+def test_input_of_another_dtype_names_both_dtypes(module, dtype):
+    m = module()
+    x = torch.randn(2, 4, 6, dtype=dtype)
+    with pytest.raises(RuntimeError):  # what a float32 projection says on its own
+        F.linear(x, torch.zeros(4, 6))
+    name = type(m.heads[0] if hasattr(m, "heads") else m).__name__
+    with pytest.raises(TypeError, match=rf"{name} got {dtype} input but its weights are "
+                                        r"torch.float32.*torch.autocast"):  # fmt: skip
+        m(x)
+    assert m.to(dtype)(x).dtype == dtype  # converted to match, it runs
+
+
+def test_autocast_may_mix_dtypes():
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(8, 8, 6, 0.0, 2).eval()
+    x = torch.randn(2, 6, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = mha(x.bfloat16())  # float32 weights, bfloat16 input: autocast's job
+    torch.testing.assert_close(out.float(), mha(x), atol=5e-2, rtol=5e-2)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_stack_qkv_is_the_three_projections_in_one(bias):
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(5, 6, 4, 0.0, 2, qkv_bias=bias)
+    weight, b = stack_qkv(mha)
+    assert weight.shape == (18, 5) and (b is None) == (not bias)
+    x = torch.randn(3, 5)
+    q, k, v = F.linear(x, weight, b).split(6, dim=-1)
+    for got, proj in ((q, mha.W_query), (k, mha.W_key), (v, mha.W_value)):
+        torch.testing.assert_close(got, x @ proj.weight.T + (proj.bias if bias else 0))

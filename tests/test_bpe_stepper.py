@@ -8,7 +8,13 @@ import pytest
 
 from llm101_helpers.data import load_poems
 from llm101_helpers.tokenizers import BPETokenizer
-from llm101_helpers.viz import bpe_merge_stepper, bpe_pieces_at, format_pieces, pieces_html
+from llm101_helpers.viz import (
+    bpe_merge_stepper,
+    bpe_pieces_at,
+    describe_merge,
+    format_pieces,
+    pieces_html,
+)
 
 LINE = "The tide went out before the town was up, café 🌊"
 
@@ -77,3 +83,17 @@ def test_the_slider_redraws_pieces_and_merge_description(tok):
             assert "every byte" in box.info.value
     shown = re.findall(r">([^<]*)</span>", box.view.value)
     assert len(shown) == len(bpe_pieces_at(tok, LINE, len(tok.merges)))
+
+
+def test_merge_numbers_outside_the_merges_are_errors_not_wrapped(tok):
+    total = len(tok.merges)
+    _, new_id = list(tok.merges.items())[-1]  # what -1 used to describe
+    assert describe_merge(tok, total).endswith(f"(id {new_id})")
+    for bad in (-1, -total, total + 1):
+        message = rf"step must be in 0\.\.{total} .*{total} merges.*got {bad}"
+        with pytest.raises(ValueError, match=message):
+            describe_merge(tok, bad)
+    with pytest.raises(ValueError, match=rf"0\.\.{total} .*got -1"):
+        bpe_merge_stepper(tok, LINE, step=-1)  # the slider would have shown 0 instead
+    with pytest.raises(ValueError, match=rf"0\.\.{total} .*got {total + 1}"):
+        bpe_merge_stepper(tok, LINE, step=total + 1)

@@ -1,15 +1,20 @@
+import errno
 import hashlib
 import io
 import os
 import urllib.error
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from llm101_helpers import data
 from llm101_helpers.data import (
     CORPORA,
     CorpusIntegrityError,
+    SlidingWindowDataset,
+    create_dataloader,
     download_corpus,
     load_poem_records,
     load_poems,
@@ -199,3 +204,95 @@ def test_a_tampered_cache_file_is_fetched_again(tmp_path, cache, monkeypatch):
     (cache / "sonnets.txt").write_bytes(b"tampered")
     assert download_corpus("sonnets").read_bytes() == b"good"
     assert len(requested) == 1
+
+
+# --- the cache folder: permissions ------------------------------------------------
+
+
+def _cannot_write(folder: Path) -> bool:
+    """Whether this process really cannot create a file in ``folder`` (root can anyway)."""
+    try:
+        (folder / ".probe").touch()
+    except PermissionError:
+        return True
+    (folder / ".probe").unlink()
+    return False
+
+
+def test_a_read_only_cache_folder_names_the_folder_and_the_variable(cache, monkeypatch):
+    _patch_network(monkeypatch, "sonnets", b"good")
+    cache.mkdir(parents=True)
+    cache.chmod(0o500)
+    try:
+        if not _cannot_write(cache):
+            pytest.skip("this user can write to a read-only folder (root)")
+        with pytest.raises(PermissionError) as info:
+            download_corpus("sonnets")
+    finally:
+        cache.chmod(0o700)
+    message = str(info.value)
+    assert str(cache) in message and data.CACHE_ENV_VAR in message
+    assert ".part" not in message
+    assert list(cache.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("err", "expected"),
+    [
+        (PermissionError(errno.EACCES, "Permission denied"), PermissionError),
+        (OSError(errno.EROFS, "Read-only file system"), PermissionError),
+        (OSError(errno.ENOSPC, "No space left on device"), OSError),
+    ],
+    ids=["denied", "read-only-fs", "disk-full"],
+)
+def test_an_unwritable_cache_folder_is_a_clear_error(cache, monkeypatch, err, expected):
+    """The same message when creating the temporary file fails (as it does for root on a
+    read-only file system, where chmod cannot stop it)."""
+    _patch_network(monkeypatch, "sonnets", b"good")
+
+    def refuse(path, *args, **kwargs):
+        raise err
+
+    monkeypatch.setattr(data.os, "open", refuse)
+    with pytest.raises(OSError, match=rf"corpus cache folder {cache} \({err.strerror}\)") as info:
+        download_corpus("sonnets")
+    assert type(info.value) is expected
+    assert data.CACHE_ENV_VAR in str(info.value)
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_cached_corpora_respect_the_umask(cache, monkeypatch, umask, mode):
+    _patch_network(monkeypatch, "sonnets", b"good")
+    old = os.umask(umask)
+    try:
+        path = download_corpus("sonnets")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == mode
+
+
+# --- token ids must be integers ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ids", "shown"),
+    [
+        ([0.5, 1.7] * 10, r"a list of dtype torch.float32 \(first value 0.5\)"),
+        ([1.0, 2.0] * 10, r"a list of dtype torch.float32 \(first value 1.0\)"),
+        ([True, False] * 10, r"a list of dtype torch.bool \(first value True\)"),
+        (torch.tensor([0.5, 1.7] * 10, dtype=torch.float64), r"a tensor of dtype torch.float64"),
+        (np.array([0.5, 1.7] * 10), r"a NumPy array of dtype torch.float64"),
+    ],
+    ids=["floats", "whole-floats", "bools", "float-tensor", "numpy-floats"],
+)
+def test_float_or_bool_ids_are_refused_not_truncated(ids, shown):
+    with pytest.raises(TypeError, match=rf"token ids must be integers, got {shown}"):
+        SlidingWindowDataset(ids, context_length=4, stride=4)
+    with pytest.raises(TypeError, match=rf"token ids must be integers, got {shown}"):
+        create_dataloader(ids, context_length=4, stride=4, batch_size=1)
+
+
+def test_integer_ids_of_any_integer_type_are_accepted():
+    for ids in (list(range(20)), np.arange(20), torch.arange(20, dtype=torch.int32)):
+        x, y = SlidingWindowDataset(ids, context_length=4, stride=4)[1]
+        assert x.dtype == torch.long and x.tolist() == [4, 5, 6, 7] and y.tolist() == [5, 6, 7, 8]

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from llm101_helpers import device as device_module
 from llm101_helpers.device import DEVICE_ENV_VAR, describe_device, get_device, setup_notebook
 
 
@@ -77,3 +78,43 @@ def test_setup_notebook_seeds_and_sets_print_options(monkeypatch):
     assert repr(torch.tensor([0.000012345])) == "tensor([0.0000])"  # 4 decimals, no 1e-05
     setup_notebook(seed=8)
     assert not torch.equal(torch.randn(3), a)
+
+
+@pytest.mark.parametrize("device", [torch.device("cpu"), torch.device("cpu", None)])
+def test_a_torch_device_is_accepted(device):
+    assert get_device(device) == torch.device("cpu")
+    assert describe_device(device) == describe_device("cpu")
+
+
+def test_a_torch_device_is_checked_like_a_name():
+    with pytest.raises(ValueError, match=r"unknown device 'meta' \(from the name argument\)"):
+        get_device(torch.device("meta"))
+    with pytest.raises(ValueError, match=r"unknown device 'meta'"):
+        describe_device(torch.device("meta"))
+
+
+def test_a_device_of_another_type_is_a_clear_error():
+    with pytest.raises(TypeError, match=r"string or a torch.device, got int 0"):
+        get_device(0)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize("name", ["cuda", "cuda:0", torch.device("cuda")], ids=str)
+def test_describing_cuda_without_cuda_is_a_clear_error(name):
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        describe_device(name)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_describe_cuda_names_the_gpu():
+    line = describe_device(torch.device("cuda"))
+    assert line.startswith("cuda:0 (") and torch.cuda.get_device_name(0) in line
+    assert line == describe_device("cuda:0")
+
+
+def test_describing_mps_needs_mps(monkeypatch):
+    monkeypatch.setattr(device_module, "_mps_available", lambda: False)
+    with pytest.raises(RuntimeError, match=r"'mps'.*MPS is not available"):
+        describe_device("mps")
+    monkeypatch.setattr(device_module, "_mps_available", lambda: True)
+    assert describe_device("mps") == "mps (Apple silicon GPU)"

@@ -59,6 +59,28 @@ def test_token_and_position_embedding_adds_the_two_rows():
     assert pos.grad[:4].abs().sum() > 0 and pos.grad[4:].abs().sum() == 0
 
 
+def test_positions_can_start_after_cached_tokens():
+    torch.manual_seed(0)
+    layer = TokenAndPositionEmbedding(vocab_size=20, context_length=6, d_model=4)
+    ids = torch.tensor([[3, 9]])
+    tok, pos = layer.token_embedding.weight, layer.position_embedding.weight
+    torch.testing.assert_close(layer(ids, start=4)[0], tok[[3, 9]] + pos[[4, 5]])
+    with pytest.raises(ValueError, match=r"2 tokens after 5 earlier positions.*context_length=6"):
+        layer(ids, start=5)
+
+
+@pytest.mark.parametrize("bad", [20, -1, 1000])
+def test_ids_outside_the_vocabulary_name_the_id_and_the_size(bad):
+    layer = TokenAndPositionEmbedding(vocab_size=20, context_length=6, d_model=4)
+    ids = torch.tensor([[1, bad, 2]])
+    with pytest.raises(IndexError):  # what nn.Embedding says on its own (or nothing, on a GPU)
+        layer.token_embedding(ids)
+    with pytest.raises(ValueError, match=rf"token id {bad} is outside.*0..19 \(vocab_size=20\)"):
+        layer(ids)
+    with pytest.raises(TypeError, match="integer tensor, got dtype torch.float32"):
+        layer(torch.tensor([[1.0, 2.0]]))
+
+
 def test_a_sequence_longer_than_the_context_names_both_numbers():
     layer = TokenAndPositionEmbedding(vocab_size=10, context_length=8, d_model=4)
     with pytest.raises(ValueError, match=r"the sequence has 9 tokens, more than context_length=8"):
@@ -102,6 +124,12 @@ def test_sinusoidal_positions_properties():
     assert torch.cdist(pe, pe).add(torch.eye(64)).min() > 0.1
 
 
+@pytest.mark.parametrize("base", [0, -10.0, float("nan"), float("inf")])
+def test_sinusoidal_positions_need_a_positive_finite_base(base):
+    with pytest.raises(ValueError, match=f"base must be a positive finite number, got {base}"):
+        sinusoidal_positions(8, 4, base=base)
+
+
 def test_sinusoidal_positions_need_an_even_width():
     with pytest.raises(ValueError, match="d_model must be even.*got 5"):
         sinusoidal_positions(10, 5)
@@ -136,8 +164,21 @@ def test_unigram_noise_is_counts_to_the_three_quarters():
     ids = [0, 0, 0, 0, 1, 1, 3]
     weights = torch.tensor([4**0.75, 2**0.75, 0.0, 1.0, 0.0])
     torch.testing.assert_close(unigram_noise(ids, 5), weights / weights.sum())
-    with pytest.raises(ValueError, match="ids go up to 3, outside vocab_size=3"):
+    with pytest.raises(ValueError, match=r"token id 3 is outside the vocabulary.*vocab_size=3"):
         unigram_noise(ids, 3)
+
+
+def test_unigram_noise_refuses_what_would_give_nans_or_wrap():
+    with pytest.raises(ValueError, match="at least one token id"):
+        unigram_noise([], 5)
+    with pytest.raises(
+        ValueError, match=r"token id -1 is outside the vocabulary: ids must be in 0..4"
+    ):
+        unigram_noise([0, -1], 5)
+    with pytest.raises(TypeError, match="integer tensor, got dtype torch.float32"):
+        unigram_noise([0.5, 1.7], 5)  # would have been truncated to [0, 1]
+    with pytest.raises(ValueError, match="power must be a non-negative finite number, got -1"):
+        unigram_noise([0, 1], 5, power=-1)  # 0 ** -1 = inf
 
 
 def test_skipgram_loss_matches_a_loop():
@@ -203,7 +244,9 @@ def test_words_with_the_same_neighbours_end_up_close():
         gaps = [abs(i - j) for i in positions[a] for j in positions[b]]
         assert min(gaps) > window
 
-    kwargs = dict(dim=16, window=window, epochs=5, batch_size=256, lr=0.02, seed=0, progress=False)
+    kwargs = dict(
+        d_model=16, window=window, epochs=5, batch_size=256, lr=0.02, seed=0, progress=False
+    )
     model, losses = train_skipgram(ids, len(vocab), **kwargs)
     first_epoch, last_epoch = losses[: len(losses) // 5], losses[-len(losses) // 5 :]
     assert sum(last_epoch) / len(last_epoch) < 0.8 * sum(first_epoch) / len(first_epoch)
@@ -280,6 +323,30 @@ def test_nearest_neighbors_candidates_and_ties():
         nearest_neighbors(vectors, 0, candidates=torch.tensor([True, False, True]))
     with pytest.raises(IndexError, match="query row 5 is outside the 5 vectors"):
         nearest_neighbors(vectors, 5)
+
+
+def test_nearest_neighbors_refuse_rows_that_would_wrap_or_truncate():
+    vectors = torch.eye(5)
+    assert vectors[torch.tensor([-1])].tolist() == [vectors[4].tolist()]  # indexing would wrap
+    with pytest.raises(
+        IndexError, match=r"candidate row -1 is outside the 5 vectors \(rows 0..4\)"
+    ):
+        nearest_neighbors(vectors, 0, candidates=[-1])
+    with pytest.raises(IndexError, match="candidate row 5 is outside the 5 vectors"):
+        nearest_neighbors(vectors, 0, candidates=[1, 5])
+    with pytest.raises(TypeError, match="integer row indices, got dtype torch.float32"):
+        nearest_neighbors(vectors, 0, candidates=[1.9])
+
+
+def test_nearest_neighbors_refuse_nan_similarities():
+    vectors = torch.tensor([[1.0, 0.0], [0.9, 0.1], [float("nan"), 1.0], [0.0, 1.0]])
+    sims = F.cosine_similarity(vectors[:1], vectors)
+    assert torch.isnan(sims[2])  # torch's own answer for the bad row
+    with pytest.raises(ValueError, match=r"NaN for 1 of 3 candidates.*rows \[2\]"):
+        nearest_neighbors(vectors, 0, k=3)
+    assert [j for j, _ in nearest_neighbors(vectors, 0, k=2, candidates=[1, 3])] == [1, 3]
+    with pytest.raises(ValueError, match=r"NaN for 3 of 3 candidates.*rows \[2\]"):
+        nearest_neighbors(vectors, 2, k=3)  # the query itself holds NaN
 
 
 def test_pca_matches_the_covariance_eigenvectors():

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from llm101_helpers.attention import FusedQKVAttention, KVCache, MultiHeadAttention
-from llm101_helpers.model import GPT, GPTConfig, generate
+from llm101_helpers.generation import generate
+from llm101_helpers.model import GPT, GPTConfig
 
 TOL = {"atol": 1e-5, "rtol": 1e-4}
 CFG = GPTConfig(vocab_size=50, context_length=16, d_model=32, num_heads=4, num_layers=2)
@@ -198,7 +199,7 @@ def test_the_cache_feeds_one_token_per_step_inside_the_context():
     """The point of the cache: after the prompt, each step runs the model on one position."""
     model = _gpt()
     seen: list[int] = []
-    handle = model.tok_emb.register_forward_hook(lambda m, inp, out: seen.append(inp[0].shape[1]))
+    handle = model.embedding.register_forward_hook(lambda m, inp, out: seen.append(inp[0].shape[1]))
     try:
         generate(model, torch.tensor([1, 2, 3]), 6, greedy=True)
         assert seen == [3, 1, 1, 1, 1, 1]

@@ -9,11 +9,14 @@ equals argmax, top-k never leaves the k most likely tokens).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from llm101_helpers.embeddings import TokenAndPositionEmbedding
 from llm101_helpers.model import (
     GELU,
     GPT,
@@ -21,7 +24,6 @@ from llm101_helpers.model import (
     FeedForward,
     GPTConfig,
     TransformerBlock,
-    generate,
 )
 
 TINY = GPTConfig(vocab_size=50, context_length=16, d_model=32, num_heads=4, num_layers=2)
@@ -146,7 +148,7 @@ def test_gpt2_small_parameter_count_is_the_published_one():
         untied = GPT(GPTConfig.preset("gpt2-small", tie_weights=False))
     assert tied.num_parameters() == 124_439_808  # GPT-2 small ("124M")
     assert untied.num_parameters() == 124_439_808 + 50257 * 768
-    assert tied.out_head.weight is tied.tok_emb.weight
+    assert tied.out_head.weight is tied.embedding.token_embedding.weight
     # without embeddings: the 85M of the transformer blocks plus the final norm
     assert tied.num_parameters(exclude_embeddings=True) == 124_439_808 - 1024 * 768
 
@@ -165,88 +167,136 @@ def test_config_validation_and_presets():
         GPTConfig.from_dict({**cfg.to_dict(), "n_embd": 3})
 
 
-# --- Generation -----------------------------------------------------------------
+# --- Built from the course's parts; the names of the parameters -----------------
+
+CHECKPOINT = Path(__file__).resolve().parents[1] / "notebooks" / "checkpoints" / "poet_small.pt"
 
 
-def test_generate_length_and_seeded_determinism():
+def test_gpt_embeds_with_token_and_position_embedding_then_dropout():
     model = _model()
-    prompt = torch.tensor([1, 2, 3])
-    a = generate(model, prompt, 10, seed=7, top_k=20)
-    b = generate(model, prompt, 10, seed=7, top_k=20)
-    c = generate(model, prompt, 10, seed=8, top_k=20)
-    assert a.shape == (13,) and torch.equal(a[:3], prompt)
-    assert torch.equal(a, b) and not torch.equal(a, c)
-    batch = generate(model, torch.tensor([[1, 2], [3, 4]]), 5, seed=0)
-    assert batch.shape == (2, 7)
-    assert generate(model, prompt, 0).tolist() == [1, 2, 3]
+    assert type(model.embedding) is TokenAndPositionEmbedding
+    ids = torch.randint(0, 50, (2, 7))
+    seen = []
+    model.drop_emb.register_forward_hook(lambda m, inp, out: seen.append(inp[0]))
+    model(ids)
+    tok, pos = model.embedding.token_embedding.weight, model.embedding.position_embedding.weight
+    torch.testing.assert_close(seen[0], tok[ids] + pos[:7])  # the dropout gets tok + pos
 
 
-def test_greedy_is_argmax_step_by_step():
+@pytest.mark.parametrize("tie", [False, True])
+@pytest.mark.parametrize("qkv_bias", [False, True])
+def test_state_dict_keys_are_the_declared_ones(tie, qkv_bias):
+    cfg = GPTConfig(vocab_size=11, context_length=4, d_model=8, num_heads=2, num_layers=3,
+                    qkv_bias=qkv_bias, tie_weights=tie)  # fmt: skip
+    assert list(GPT(cfg).state_dict()) == GPT.state_dict_keys(cfg)
+
+
+def test_the_declared_keys_spelled_out_for_one_layer():
+    """The contract written by hand: renaming a submodule must change this test too."""
+    cfg = GPTConfig(vocab_size=11, context_length=4, d_model=8, num_heads=2, num_layers=1)
+    assert GPT.state_dict_keys(cfg) == [
+        "embedding.token_embedding.weight", "embedding.position_embedding.weight",
+        "blocks.0.norm1.weight", "blocks.0.norm1.bias",
+        "blocks.0.attn.W_query.weight", "blocks.0.attn.W_key.weight",
+        "blocks.0.attn.W_value.weight",
+        "blocks.0.attn.out_proj.weight", "blocks.0.attn.out_proj.bias",
+        "blocks.0.norm2.weight", "blocks.0.norm2.bias",
+        "blocks.0.ff.fc.weight", "blocks.0.ff.fc.bias",
+        "blocks.0.ff.proj.weight", "blocks.0.ff.proj.bias",
+        "final_norm.weight", "final_norm.bias", "out_head.weight",
+    ]  # fmt: skip
+    assert GPT.TIED_WEIGHTS == ("out_head.weight", "embedding.token_embedding.weight")
+
+
+def _old_names(state_dict: dict) -> dict:
+    """A state_dict as the first GPT named it: raw tables called tok_emb and pos_emb."""
+    old = {"embedding.token_embedding.weight": "tok_emb.weight",
+           "embedding.position_embedding.weight": "pos_emb.weight"}  # fmt: skip
+    return {old.get(k, k): v for k, v in state_dict.items()}
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_old_parameter_names_still_load(tie):
+    cfg = GPTConfig(vocab_size=30, context_length=8, d_model=16, num_heads=2, tie_weights=tie)
+    source, target = _model(cfg, seed=1), _model(cfg, seed=2)
+    state = _old_names(source.state_dict())
+    assert "tok_emb.weight" in state and "embedding.token_embedding.weight" not in state
+    target.load_state_dict(state)
+    ids = torch.randint(0, 30, (2, 8))
+    torch.testing.assert_close(target(ids), source(ids), rtol=0, atol=0)
+    if tie:  # a tied checkpoint may store the shared matrix once
+        del state["out_head.weight"]
+        _model(cfg, seed=3).load_state_dict(state)
+        assert target.out_head.weight is target.embedding.token_embedding.weight
+
+
+def test_loading_refuses_a_name_twice_and_untied_weights_into_a_tied_model():
     model = _model()
-    ids = [4, 5]
-    for _ in range(6):
-        logits = model(torch.tensor([ids]))[0, -1]
-        ids.append(int(logits.argmax()))
-    assert generate(model, torch.tensor([4, 5]), 6, greedy=True).tolist() == ids
-    assert generate(model, torch.tensor([4, 5]), 6, top_k=1, seed=3).tolist() == ids
-    assert generate(model, torch.tensor([4, 5]), 6, top_p=1e-6, seed=3).tolist() == ids
+    state = model.state_dict()
+    with pytest.raises(ValueError, match=r"old and new name.*'tok_emb.weight'"):
+        model.load_state_dict(
+            {**state, "tok_emb.weight": state["embedding.token_embedding.weight"]}
+        )
+    tied = _model(GPTConfig(**{**TINY.to_dict(), "tie_weights": True}))
+    with pytest.raises(ValueError, match="two different matrices.*untied model"):
+        tied.load_state_dict(state)  # state has its own out_head, not the token table
+    with pytest.raises(RuntimeError, match="Missing key.*out_head.weight"):  # untied: no filling in
+        model.load_state_dict({k: v for k, v in state.items() if k != "out_head.weight"})
 
 
-def test_top_k_and_top_p_stay_inside_their_sets():
-    cfg = GPTConfig(vocab_size=50, context_length=16, d_model=32, num_heads=4, num_layers=2)
-    model = _model(cfg, seed=3)
-    with torch.no_grad():  # sharpen the output so the nucleus is small
-        model.out_head.weight.mul_(40)
-    prompt = torch.tensor([[7, 8, 9]]).repeat(400, 1)
-    probs = torch.softmax(model(prompt[:1])[0, -1], -1)
-    top5 = set(torch.topk(probs, 5).indices.tolist())
-    nxt = generate(model, prompt, 1, top_k=5, seed=0)[:, -1]
-    assert set(nxt.tolist()) <= top5 and len(set(nxt.tolist())) > 1
+def test_the_shipped_checkpoint_loads_by_its_old_names_and_computes_the_same():
+    payload = torch.load(CHECKPOINT, map_location="cpu", weights_only=True)
+    stored, state = payload["config"], payload["state_dict"]
+    assert {"emb_dim", "n_heads", "n_layers"} <= set(stored)  # written before the renaming
+    cfg = GPTConfig.from_dict(stored)
+    assert (cfg.d_model, cfg.num_heads, cfg.num_layers) == (
+        stored["emb_dim"],
+        stored["n_heads"],
+        stored["n_layers"],
+    )
+    model = GPT(cfg).eval()
+    model.load_state_dict(state)
+    # reference: embeddings and head straight from the stored tensors, blocks as tested above
+    ids = torch.randint(0, cfg.vocab_size, (2, 20), generator=torch.Generator().manual_seed(0))
+    x = state["tok_emb.weight"][ids] + state["pos_emb.weight"][:20]
+    for block in model.blocks:
+        x = _reference_block(block, x)
+    x = F.layer_norm(x, (cfg.d_model,), state["final_norm.weight"], state["final_norm.bias"])
+    torch.testing.assert_close(model(ids), x @ state["out_head.weight"].T)
 
-    p_sorted, order = torch.sort(probs, descending=True)
-    n_keep = int((p_sorted.cumsum(0) < 0.8).sum()) + 1  # smallest set reaching 0.8
-    nucleus = set(order[:n_keep].tolist())
-    nxt = generate(model, prompt, 1, top_p=0.8, seed=0)[:, -1]
-    assert set(nxt.tolist()) <= nucleus
+
+def test_config_from_dict_refuses_old_and_new_name_together():
+    with pytest.raises(ValueError, match="both 'n_heads' .*and 'num_heads'"):
+        GPTConfig.from_dict({**TINY.to_dict(), "n_heads": 4})
 
 
-def test_generate_crops_to_the_context_or_raises():
+@pytest.mark.parametrize("tie", [False, True])
+def test_optimizer_groups_by_module_are_the_old_rule_by_name(tie):
+    """The rule they replace: decay every >= 2-D parameter except the position table."""
+    model = GPT(GPTConfig(**{**TINY.to_dict(), "qkv_bias": True, "tie_weights": tie}))
+    decay, no_decay = model.optimizer_groups(0.1)
+    by_name = [n for n, p in model.named_parameters() if p.dim() >= 2 and n != GPT.POSITION_TABLE]
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert [names[id(p)] for p in decay["params"]] == by_name
+    assert [names[id(p)] for p in no_decay["params"]] == [
+        n for n, _ in model.named_parameters() if n not in by_name
+    ]
+    assert (decay["weight_decay"], no_decay["weight_decay"]) == (0.1, 0.0)
+    torch.optim.AdamW(model.optimizer_groups(0.1))  # each tensor once, tied or not
+
+
+# --- Bad input ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [50, -1])
+def test_gpt_names_a_token_id_outside_the_vocabulary(bad):
     model = _model()
-    long_prompt = torch.arange(40) % 50  # longer than context_length=16
-    out = generate(model, long_prompt, 5, greedy=True)
-    assert out.shape == (45,)
-    # with cropping the first new token only depends on the last 16 tokens
-    tail = generate(model, long_prompt[-16:], 1, greedy=True)
-    assert out[40] == tail[16]
-    with pytest.raises(ValueError, match=r"40 tokens.*context_length 16.*crop=False"):
-        generate(model, long_prompt, 1, crop=False)
-    with pytest.raises(ValueError, match=r"10 tokens and 7 new.*17 in all"):
-        generate(model, torch.arange(10), 7, crop=False)
-    assert generate(model, torch.arange(10), 6, crop=False).shape == (16,)
-
-
-def test_generate_errors_and_mode_restored():
-    model = _model().train()
-    p = torch.tensor([1])
-    with pytest.raises(ValueError, match="temperature must be a positive"):
-        generate(model, p, 3, temperature=0)
-    with pytest.raises(ValueError, match="temperature must be a positive"):
-        generate(model, p, 3, temperature=-1.0)
-    with pytest.raises(ValueError, match=r"top_k=51 is larger than the vocabulary \(50 tokens\)"):
-        generate(model, p, 3, top_k=51)
-    with pytest.raises(ValueError, match="top_p"):
-        generate(model, p, 3, top_p=0.0)
-    with pytest.raises(ValueError, match="max_new_tokens"):
-        generate(model, p, -1)
-    with pytest.raises(ValueError, match="prompt"):
-        generate(model, torch.tensor([], dtype=torch.long), 3)
-    generate(model, p, 3, seed=0)
-    assert model.training
-
-
-def test_generate_stops_at_eos():
-    model = _model()
-    greedy = generate(model, torch.tensor([1, 2]), 8, greedy=True)
-    eos = int(greedy[3])  # the second generated token
-    out = generate(model, torch.tensor([1, 2]), 8, greedy=True, eos_id=eos)
-    assert out.tolist() == greedy[: 2 + greedy[2:].tolist().index(eos) + 1].tolist()
+    ids = torch.tensor([[3, bad, 4]])
+    with pytest.raises(ValueError, match=rf"token id {bad} is outside.*0..49 \(vocab_size=50\)"):
+        model(ids)
+    cache = model.new_kv_cache(1)
+    model(torch.tensor([[1, 2]]), kv_cache=cache)
+    with pytest.raises(ValueError, match=rf"token id {bad} is outside"):
+        model(torch.tensor([[bad]]), kv_cache=cache)
+    with pytest.raises(TypeError, match="integer tensor, got dtype torch.float32"):
+        model(torch.tensor([[1.0, 2.0]]))

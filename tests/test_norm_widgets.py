@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from llm101_helpers import viz as nw  # noqa: E402
+from llm101_helpers.viz import widgets as viz_widgets  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -88,7 +89,7 @@ def test_widget_redraws_for_the_slider_and_the_checkbox(monkeypatch):
         calls.append((layer, normalized, kwargs))
         return plt.figure()
 
-    monkeypatch.setattr(nw, "activation_histogram", record)
+    monkeypatch.setattr(viz_widgets, "activation_histogram", record)  # where the widget looks
     plain, norm = _stacks()
     box = nw.activation_histogram_widget(plain, norm, layer=2, normalized=False, bins=10)
     controls, image = box.children

@@ -7,6 +7,7 @@ float64 closed form.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -209,3 +210,68 @@ def test_wrong_last_dimension_is_a_clear_error(cls):
 def test_bad_feature_count_is_rejected(cls, d):
     with pytest.raises(ValueError, match="positive int"):
         cls(d)
+
+
+# --- half precision: statistics in float32, output in the input's dtype ----------------
+
+LOW_PRECISION = [torch.float16, torch.bfloat16]
+LARGE = [300.0, -300.0, 300.0, -300.0]  # float16: 300**2 = 90,000 is past its largest value
+
+
+def _torch_pair(cls, d_model: int, dtype: torch.dtype, gen: torch.Generator):
+    """Ours and torch.nn's layer with the same random parameters, both in ``dtype``."""
+    if cls is LayerNorm:
+        ours, ref = LayerNorm(d_model, eps=1e-5), nn.LayerNorm(d_model, eps=1e-5)
+    else:
+        if not hasattr(nn, "RMSNorm"):
+            pytest.skip("torch.nn.RMSNorm needs torch >= 2.4")
+        ours, ref = RMSNorm(d_model, eps=1e-6), nn.RMSNorm(d_model, eps=1e-6)
+    _random_affine(ref, gen)
+    ours.load_state_dict(ref.state_dict())
+    return ours.to(dtype), ref.to(dtype)
+
+
+@pytest.mark.parametrize("dtype", LOW_PRECISION, ids=str)
+@pytest.mark.parametrize("cls", [LayerNorm, RMSNorm])
+@pytest.mark.parametrize("scale", [1.0, 100.0, 1000.0])
+def test_low_precision_matches_torch(cls, dtype, scale):
+    gen = torch.Generator().manual_seed(int(scale))
+    ours, ref = _torch_pair(cls, 64, dtype, gen)
+    x = (scale * torch.randn(4, 7, 64, generator=gen) + scale / 3).to(dtype)
+    y = ours(x)
+    assert y.dtype == dtype
+    assert torch.isfinite(y).all()
+    torch.testing.assert_close(y, ref(x))  # the default tolerances of float16 / bfloat16
+
+
+@pytest.mark.parametrize("dtype", LOW_PRECISION, ids=str)
+@pytest.mark.parametrize("cls", [LayerNorm, RMSNorm])
+def test_large_inputs_in_low_precision_are_not_zeroed(cls, dtype):
+    x = torch.tensor(LARGE, dtype=dtype)
+    y = cls(4).to(dtype)(x)
+    assert y.dtype == dtype
+    # mean 0, variance and mean square 90,000: both layers give +-1 (not 0, not NaN)
+    torch.testing.assert_close(y, torch.tensor([1.0, -1.0, 1.0, -1.0], dtype=dtype))
+    ours, ref = _torch_pair(cls, 4, dtype, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(ours(x), ref(x))
+
+
+@pytest.mark.parametrize("dtype", LOW_PRECISION, ids=str)
+@pytest.mark.parametrize("cls", [LayerNorm, RMSNorm])
+def test_low_precision_backward_is_as_accurate_as_torch(cls, dtype):
+    """Gradients in float16/bfloat16 are within one unit of the dtype's precision (at each
+    gradient's scale) of torch.nn's float64 gradients for the same rounded inputs."""
+    gen = torch.Generator().manual_seed(11)
+    ours, ref = _torch_pair(cls, 32, dtype, gen)
+    x = (20.0 * torch.randn(3, 32, generator=gen)).to(dtype)
+    upstream = torch.randn(3, 32, generator=gen).to(dtype)
+    exact = copy.deepcopy(ref).double()
+    y, dx, grads = _forward_backward(ours, x, upstream)
+    y64, dx64, grads64 = _forward_backward(exact, x.double(), upstream.double())
+    assert y.dtype == dx.dtype == dtype
+    eps = torch.finfo(dtype).eps
+    for name, got, want in [("y", y, y64), ("dx", dx, dx64)] + [
+        (name, grads[name], grads64[name]) for name in grads64
+    ]:
+        atol = eps * want.abs().max().item()
+        torch.testing.assert_close(got.double(), want, atol=atol, rtol=0, msg=name)

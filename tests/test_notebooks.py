@@ -17,6 +17,7 @@ import nbformat
 import pytest
 
 from llm101_helpers import GIT_URL
+from tools.run_tests import NBVAL_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(
@@ -198,9 +199,6 @@ def test_guard_fails_on_out_of_order_counts_wrong_kernel_and_too_many_ignores():
 @pytest.mark.slow
 def test_nbval_fails_when_a_stored_output_changes(tmp_path):
     """Strict nbval, run as the test command runs it, catches an edited printed value."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    from run_tests import NBVAL_ARGS
-
     nb = _welcome()
     edited = copy.deepcopy(nb)
     target = next(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -26,13 +27,28 @@ def _name(requirement: str) -> str:
     return re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower()
 
 
+#: What a clean clone holds that the build reads (a stale build/ folder of the checkout is not).
+SOURCE_FILES = ["pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE", "data"]
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    src = tmp_path_factory.mktemp("src")
+    for name in SOURCE_FILES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, src / name)
+        else:
+            shutil.copy2(ROOT / name, src / name)
+    shutil.copytree(
+        ROOT / "llm101_helpers",
+        src / "llm101_helpers",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     out = tmp_path_factory.mktemp("wheel")
-    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(ROOT)]
+    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(src)]
     if importlib.util.find_spec("setuptools") and importlib.util.find_spec("wheel"):
         cmd.insert(4, "--no-build-isolation")  # build offline with the installed setuptools
-    subprocess.run(cmd, check=True, cwd=ROOT, timeout=600)
+    subprocess.run(cmd, check=True, cwd=src, timeout=600)
     (built,) = out.glob("llm101_helpers-*.whl")
     return built
 
@@ -44,6 +60,20 @@ def test_wheel_ships_the_corpus(wheel):
     assert "llm101_helpers/corpus/README.md" in names
     packaged = zipfile.ZipFile(wheel).read("llm101_helpers/corpus/poems.txt")
     assert packaged == (ROOT / "data" / "poems.txt").read_bytes()
+
+
+@pytest.mark.slow
+def test_wheel_ships_every_module_and_nothing_else(wheel):
+    """Subpackages (tokenizers, training, viz, ...) included; tests, tools and bench left out."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    source = {
+        p.relative_to(ROOT).as_posix()
+        for p in (ROOT / "llm101_helpers").rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    assert source - names == set(), "modules missing from the wheel"
+    shipped = {n for n in names if n.endswith(".py")}
+    assert shipped - source == set(), "the wheel ships Python files that are not the package's"
 
 
 @pytest.mark.slow
@@ -59,6 +89,9 @@ def test_load_poems_from_an_installed_wheel(wheel, tmp_path):
         "where = pathlib.Path(llm101_helpers.__file__)\n"
         "assert where.is_relative_to(pathlib.Path(sys.argv[1])), where\n"
         "print(len(d.load_poem_records()), len(d.load_poems()))\n"
+        "import importlib, pkgutil\n"  # every module and subpackage imports from the wheel
+        "for m in pkgutil.iter_modules(llm101_helpers.__path__):\n"
+        "    importlib.import_module('llm101_helpers.' + m.name)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(site)}
     result = subprocess.run(

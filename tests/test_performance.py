@@ -8,6 +8,10 @@ The reference for the attention variants is PyTorch's ``nn.MultiheadAttention``
 
 from __future__ import annotations
 
+import ast
+from datetime import datetime, timezone
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -203,3 +207,18 @@ def test_explicit_attention_holds_the_score_matrix_and_sdpa_does_not():
 def test_peak_memory_on_cuda_sees_an_allocation():
     n = peak_memory(lambda: torch.empty(2**20, device="cuda"), "cuda")
     assert n >= 4 * 2**20
+
+
+def test_environment_dates_in_utc_with_what_python_3_10_has():
+    """``datetime.UTC`` is new in Python 3.11; the package supports 3.10 (timezone.utc)."""
+    before = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    env = performance.environment("cpu")
+    assert env["date"] in {before, datetime.now(timezone.utc).strftime("%Y-%m-%d")}
+    tree = ast.parse(Path(performance.__file__).read_text(encoding="utf-8"))
+    imported = {
+        (node.module, alias.name)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert ("datetime", "UTC") not in imported

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import html
 
+import pytest
 import torch
 
-from llm101_helpers.model import GPT, GPTConfig, generate
-from llm101_helpers.training import CharTokenizer
-from llm101_helpers.viz import poet_widget, write_text
+from llm101_helpers.generation import generate, write_text
+from llm101_helpers.model import GPT, GPTConfig
+from llm101_helpers.tokenizers import CharTokenizer
+from llm101_helpers.viz import poet_widget
 
 TOKENIZER = CharTokenizer.train("The tide <&> comes in\n")
 
@@ -81,3 +83,21 @@ def test_default_top_k_is_clamped_to_a_small_vocabulary():
     w = poet_widget(model, TOKENIZER)
     assert w.children[2].value == TOKENIZER.vocab_size  # 40 asked, the vocabulary is smaller
     assert _shown(w) == _expected(model, "The tide", top_k=TOKENIZER.vocab_size)
+
+
+def test_the_widget_writes_with_generations_write_text():
+    from llm101_helpers import generation
+    from llm101_helpers.viz import widgets
+
+    assert widgets.write_text is generation.write_text is write_text
+
+
+def test_start_values_the_controls_cannot_show_are_errors():
+    model = _model()
+    for kwargs, message in [
+        ({"temperature": 3.0}, r"temperature must be in 0\.1\.\.2\.0, got 3\.0"),
+        ({"length": 5}, r"length must be in 10\.\.300, got 5"),
+        ({"top_k": -1}, r"top_k must be 0 \(no limit\) or positive, got -1"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            poet_widget(model, TOKENIZER, **kwargs)

@@ -17,7 +17,8 @@ def reference_windows(ids: list[int], context_length: int, stride: int) -> list[
     windows = []
     start = 0
     while start + context_length + 1 <= len(ids):
-        windows.append((ids[start : start + context_length], ids[start + 1 : start + context_length + 1]))
+        inputs = ids[start : start + context_length]
+        windows.append((inputs, ids[start + 1 : start + context_length + 1]))
         start += stride
     return windows
 
@@ -94,7 +95,7 @@ def test_exactly_one_window():
 
 
 def test_text_shorter_than_one_window_names_the_numbers():
-    with pytest.raises(ValueError, match=r"4 tokens long.*context_length=4 needs at least 5 tokens"):
+    with pytest.raises(ValueError, match=r"4 tokens long.*context_length=4 needs at least 5"):
         SlidingWindowDataset([1, 2, 3, 4], context_length=4, stride=1)
     with pytest.raises(ValueError, match="0 tokens long"):
         create_dataloader([], context_length=2, stride=1)
@@ -106,8 +107,10 @@ def test_text_shorter_than_one_window_names_the_numbers():
         ({"context_length": 0, "stride": 1}, "context_length must be a positive integer, got 0"),
         ({"context_length": 4, "stride": 0}, "stride must be a positive integer, got 0"),
         ({"context_length": -3, "stride": 1}, "context_length must be a positive integer, got -3"),
-        ({"context_length": 2.5, "stride": 1}, "context_length must be a positive integer, got 2.5"),
-        ({"context_length": True, "stride": 1}, "context_length must be a positive integer, got True"),
+        ({"context_length": 2.5, "stride": 1}, "context_length must be a positive integer, "
+         "got 2.5"),
+        ({"context_length": True, "stride": 1}, "context_length must be a positive integer, "
+         "got True"),
     ],
 )
 def test_parameters_must_be_positive_integers(kwargs, message):

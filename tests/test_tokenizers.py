@@ -1,19 +1,26 @@
 """Tests for llm101_helpers.tokenizers.
 
 Expected values come from outside the code under test: hand-worked examples,
-tiktoken's ``gpt2`` encoding, the reference token counts quoted in issue 3,
+tiktoken's ``gpt2`` encoding, the token counts Hugging Face's byte-level BPE
+trainer reaches on tiny shakespeare (see ``test_reference_token_counts...``),
 and the naive trainer (which the fast trainer must agree with).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import pickle
+import random
 import re
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tiktoken
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +30,7 @@ from llm101_helpers.tokenizers import (
     GPT2_SPLIT_PATTERN,
     UNK,
     BPETokenizer,
+    TokenizerFileError,
     UnknownWordError,
     WordTokenizer,
     get_pair_counts,
@@ -181,7 +189,11 @@ def test_training_warns_when_text_runs_out_of_pairs():
     assert tok.vocab_size == 258
 
 
-# --- reference token counts (issue 3) -----------------------------------------
+# --- reference token counts -------------------------------------------------------
+# Byte-level BPE with GPT-2's split pattern, trained on the first 1,000,000 characters
+# of tiny shakespeare to vocab 1024 (512), encodes that text in 409,532 (514,450)
+# tokens. Hugging Face's `tokenizers` trainer, a separate implementation, reaches the
+# same counts: `python bench/bpe.py --skip-naive` reports both (`course_tokens`, `hf_tokens`).
 
 
 @pytest.mark.parametrize(("vocab_size", "expected"), [(1024, 409_532), (512, 514_450)])
@@ -370,6 +382,90 @@ def test_load_survives_windows_line_endings(saved, trained):
     assert BPETokenizer.load(saved).ranks == trained.ranks
 
 
+def _rechecksum(text: str) -> str:
+    """``text`` with its last line replaced by the SHA-256 of the rest: a deliberate hand edit."""
+    body = text[: text.rstrip("\n").rfind("\n") + 1]
+    return body + f"sha256 {hashlib.sha256(body.encode('utf-8')).hexdigest()}\n"
+
+
+def _line_no(text: str, prefix: str) -> int:
+    """1-based number of the first line of ``text`` that starts with ``prefix``."""
+    return next(n for n, line in enumerate(text.splitlines(), 1) if line.startswith(prefix))
+
+
+def test_load_rejects_files_that_are_not_utf8_text(saved, tmp_path):
+    good = saved.read_bytes()
+    flipped = bytearray(good)
+    flipped[len(good) // 2] |= 0x80  # an ASCII byte with its top bit set is never valid UTF-8
+    cases = {
+        "random.bpe": random.Random(0).randbytes(4096),
+        "pickled.bpe": pickle.dumps({"merges": [(1, 2)]}),
+        "flipped.bpe": bytes(flipped),
+    }
+    for name, data in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(TokenizerFileError, match=rf"{re.escape(str(path))} .*not UTF-8 text"):
+            BPETokenizer.load(path)
+        with pytest.raises(TokenizerFileError, match=re.escape(str(path))):
+            WordTokenizer.load(path)
+    assert issubclass(TokenizerFileError, ValueError)
+
+
+def test_load_names_the_line_of_a_hand_edited_file(saved):
+    text = saved.read_text(encoding="utf-8")
+    assert _rechecksum(text) == text  # the helper reproduces the format's own checksum
+    merge = next(line for line in text.splitlines() if line.startswith("300 "))
+    edits = {  # a line start -> (its replacement, what the error must say)
+        "pattern ": ('pattern "unterminated', r"expected 'pattern <JSON string>'"),
+        "598 ": ('598 "<|endoftext|>', r"expected '<id> <JSON string>'"),
+        "65 41": ("65 zz  # 'A'", r"'zz' is not a byte in hex"),
+        "merges ": ("merges many", r"expected a count after 'merges'"),
+        "300 ": (merge.replace("300 ", "300 \u00b2", 1), r"expected 3 non-negative integers"),
+    }
+    for start, (replacement, message) in edits.items():
+        line = _line_no(text, start)
+        lines = text.splitlines()
+        lines[line - 1] = replacement
+        saved.write_text(_rechecksum("\n".join(lines) + "\n"), encoding="utf-8")
+        where = re.escape(f"{saved}, line {line}: ")
+        with pytest.raises(TokenizerFileError, match=where + f"(?:{message})"):
+            BPETokenizer.load(saved)
+
+
+def test_load_names_the_file_when_its_content_is_inconsistent(saved):
+    text = saved.read_text(encoding="utf-8")
+    bad_regex = text.replace(f"pattern {json.dumps(GPT2_SPLIT_PATTERN)}", 'pattern "(("', 1)
+    assert bad_regex != text
+    saved.write_text(_rechecksum(bad_regex), encoding="utf-8")
+    with pytest.raises(TokenizerFileError, match=re.escape(f"{saved}: ")):
+        BPETokenizer.load(saved)
+
+
+def test_word_tokenizer_load_names_the_line_of_a_hand_edited_file(tmp_path):
+    path = tmp_path / "w.txt"
+    WordTokenizer.train("to be or not to be").save(path)
+    text = path.read_text(encoding="utf-8")
+    line = _line_no(text, '1 "be"')
+    path.write_text(_rechecksum(text.replace('1 "be"', "1 be", 1)), encoding="utf-8")
+    with pytest.raises(TokenizerFileError, match=re.escape(f"{path}, line {line}: expected")):
+        WordTokenizer.load(path)
+
+
+def test_dumps_and_loads_are_save_and_load_without_a_file(trained, saved):
+    text = trained.dumps()
+    assert text == saved.read_text(encoding="utf-8")
+    loaded = BPETokenizer.loads(text)
+    assert loaded.ranks == trained.ranks and loaded.special_tokens == trained.special_tokens
+    assert list(loaded.merges.items()) == list(trained.merges.items())
+    with pytest.raises(TokenizerFileError, match=r"^model\.pt \(tokenizer\) is truncated"):
+        BPETokenizer.loads(text[: len(text) // 2], source="model.pt (tokenizer)")
+    words = WordTokenizer.train("to be or not to be")
+    assert WordTokenizer.loads(words.dumps()).id_to_token == words.id_to_token
+    with pytest.raises(TokenizerFileError, match=r"^<string> is not a llm101-words file"):
+        WordTokenizer.loads(text)
+
+
 # --- special tokens ----------------------------------------------------------------
 
 
@@ -441,6 +537,28 @@ def test_decode_rejects_ids_outside_the_vocabulary(gpt2, trained):
         trained.decode([-1])
     with pytest.raises(ValueError, match=r"token id '7' is not in the vocabulary"):
         trained.decode_bytes(iter([1, "7"]))
+
+
+@pytest.mark.parametrize("bad", [-1, 1.9, 1.0, True, "1", None])
+def test_decode_rejects_anything_but_an_integer_id(trained, bad):
+    word = WordTokenizer.train("to be or not to be")
+    for tok in (trained, word):
+        expected = rf"token id {re.escape(repr(bad))} is not in the vocabulary "
+        with pytest.raises(ValueError, match=expected + rf"\(vocab_size={tok.vocab_size}"):
+            tok.decode([2, bad])
+
+
+def test_decode_accepts_numpy_and_torch_integers(trained):
+    word = WordTokenizer.train("to be or not to be")
+    for tok in (trained, word):
+        ids = [3, 1, 2]
+        assert tok.decode(np.array(ids)) == tok.decode(torch.tensor(ids)) == tok.decode(ids)
+
+
+def test_encode_rejects_bytes(trained):
+    for tok in (trained, WordTokenizer.train("a b")):
+        with pytest.raises(TypeError, match=r"encode expects a str, got bytes"):
+            tok.encode(b"abc")
 
 
 def test_decoding_half_a_character_gives_the_replacement_character(gpt2, gpt2_enc, trained):
@@ -530,7 +648,7 @@ def test_word_tokenizer_vocab_size_and_min_freq():
 
 def test_word_tokenizer_decode_rejects_unknown_ids():
     tok = WordTokenizer.train("a b")
-    with pytest.raises(ValueError, match=r"token id 4 is outside the vocabulary \(vocab_size=4"):
+    with pytest.raises(ValueError, match=r"token id 4 is not in the vocabulary \(vocab_size=4"):
         tok.decode([0, 4])
 
 

@@ -149,3 +149,57 @@ def test_scatter_draws_on_a_given_axes():
 def test_scatter_errors(points, labels, groups, message):
     with pytest.raises(ValueError, match=message):
         scatter_with_labels(points, labels, groups=groups)
+
+
+def legend_texts(fig) -> list[str]:
+    """The entries of every legend in ``fig``: the figure's own and its axes'."""
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+    return [t.get_text() for legend in legends for t in legend.get_texts()]
+
+
+def _cell_pixels(fig, ax, shape) -> np.ndarray:
+    """The RGB colour drawn at the centre of every cell of ``ax``'s heatmap, ``(q, k, 3)``."""
+    fig.canvas.draw()
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    height = rgba.shape[0]
+    out = np.zeros((*shape, 3), dtype=int)
+    for i, j in np.ndindex(shape):
+        x, y = ax.transData.transform((j, i))  # display pixels, origin at the bottom left
+        out[i, j] = rgba[int(round(height - y)), int(round(x)), :3]
+    return out
+
+
+@pytest.mark.parametrize("hidden", [float("-inf"), float("nan")])
+def test_masked_cells_are_grey_and_the_finite_ones_keep_their_colours(hidden):
+    # causal scores: distinct finite values on and below the diagonal, -inf (or NaN) above
+    T = 5
+    scores = np.full((T, T), hidden)
+    below = np.tril_indices(T)
+    scores[below] = np.arange(len(below[0])) * 0.7 - 3.0
+    fig = show_heatmaps(torch.tensor(scores))
+    ax = fig.axes[0]
+    image = ax.images[0]
+    assert image.get_clim() == pytest.approx((-3.0, 0.7 * (len(below[0]) - 1) - 3.0))  # finite
+    pixels = _cell_pixels(fig, ax, (T, T))
+
+    # each finite cell: the colour viridis gives its value on that range, computed here
+    expected = matplotlib.colormaps["viridis"](plt.Normalize(*image.get_clim())(scores[below]))
+    np.testing.assert_allclose(pixels[below], np.round(expected[:, :3] * 255), atol=2)
+    assert len({tuple(p) for p in pixels[below]}) == len(below[0])  # all distinct
+
+    # each masked cell: one opaque grey, named by a legend, unlike any finite cell
+    bad = matplotlib.colors.to_rgba(image.get_cmap().get_bad())
+    assert bad[3] == 1.0 and bad[0] == bad[1] == bad[2]
+    above = np.triu_indices(T, 1)
+    np.testing.assert_allclose(pixels[above], np.tile(np.round(np.array(bad[:3]) * 255), (10, 1)),
+                               atol=1)  # fmt: skip
+    assert not any(np.abs(p - np.round(np.array(bad[:3]) * 255)).max() <= 3 for p in pixels[below])
+    assert legend_texts(fig) == ["-inf" if hidden < 0 else "nan"]
+
+
+def test_no_legend_without_non_finite_values_and_all_kinds_are_named():
+    assert legend_texts(show_heatmaps(torch.rand(3, 3))) == []
+    weights = torch.tensor([[0.0, float("inf")], [float("-inf"), float("nan")]])
+    assert legend_texts(show_heatmaps(weights)) == ["-inf / +inf / nan"]  # under the colour bar
+    assert legend_texts(show_heatmaps(weights, colorbar=False)) == ["-inf / +inf / nan"]
+    assert show_heatmaps(torch.full((2, 2), float("-inf"))).axes[0].images[0].get_clim() == (0, 1)

@@ -147,3 +147,47 @@ def test_static_figure_equals_what_the_explorer_draws():
     box = causal_dropout_explorer(scores, TOKENS, dropout=0.3, seed=7)
     static = causal_dropout_figure(scores, TOKENS, True, 0.3, 7)
     np.testing.assert_array_equal(_image(box.state["figure"]), _image(static))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"layer": -1}, r"layer must be in 0\.\.1, got -1"),
+        ({"layer": 2}, r"layer must be in 0\.\.1, got 2"),
+        ({"head": -1}, r"head must be in 0\.\.2, got -1"),
+        ({"query": -1}, r"query must be in 0\.\.3, got -1"),
+        ({"query": 4}, r"query must be in 0\.\.3, got 4"),
+    ],
+)
+def test_explorer_start_values_outside_the_controls_are_errors(kwargs, message):
+    # a slider would silently clamp -1 to 0, and query=-1 would quietly mean "no query"
+    with pytest.raises(ValueError, match=message):
+        attention_explorer(_weights(), TOKENS, **kwargs)
+
+
+def test_dropout_explorer_start_values_and_scores_are_checked():
+    scores = torch.zeros(4, 4)
+    with pytest.raises(ValueError, match=r"seed must be in 0\.\.1000, got -1"):
+        causal_dropout_explorer(scores, TOKENS, seed=-1)
+    with pytest.raises(ValueError, match=r"dropout must be in 0\.0\.\.0\.9, got 0\.95"):
+        causal_dropout_explorer(scores, TOKENS, dropout=0.95)
+    with pytest.raises(ValueError, match=r"square \(T, T\) matrix, got \(3, 4\)"):
+        causal_dropout_weights(torch.zeros(3, 4))
+
+
+def test_the_causal_mask_is_the_attention_modules_mask():
+    from llm101_helpers.attention import causal_mask
+
+    w = causal_dropout_weights(torch.zeros(6, 6), causal=True)
+    assert torch.equal(w == 0, causal_mask(6))  # zero exactly where the mask hides the future
+
+
+def test_figure_widgets_redraw_into_their_output_area():
+    box = attention_explorer(_weights(), TOKENS)
+    controls, out = box.children
+    assert list(controls.children) == list(box.controls.values())
+    assert type(out).__name__ == "Output"
+    box = causal_dropout_explorer(torch.zeros(4, 4), TOKENS)
+    assert type(box.children[-1]).__name__ == "Output"
+    assert [w.description for w in box.children[0].children] == ["causal mask", "dropout"]
+    assert [w.description for w in box.children[1].children] == ["seed", "resample"]

@@ -2,7 +2,7 @@
 
 Each notebook runs top to bottom in a fresh kernel of the current environment,
 one at a time, from the ``notebooks/`` folder, with the same offline settings
-the tests use (``tools/offline_env.py``). ``make notebooks`` sets
+the tests use (``tests/offline_env.py``). ``make notebooks`` sets
 ``LLM101_DEVICE=cpu`` so stored outputs come from the CPU.
 
 To keep diffs small and outputs reproducible it stores no per-cell timing
@@ -10,7 +10,8 @@ metadata, no widget state and no Python version, and numbers execution counts
 1..N. Cells tagged ``raises-exception`` may raise; any other error stops the
 run and leaves the notebook file untouched.
 
-Usage: python tools/regenerate_notebooks.py [NOTEBOOK ...]   (default: all)
+Usage, from the repository root: python -m tools.regenerate_notebooks [NOTEBOOK ...]
+(default: all)
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from offline_env import REPO_ROOT, configure_offline_env  # noqa: E402
+from tests.offline_env import REPO_ROOT, configure_offline_env
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 LANGUAGE_INFO = {

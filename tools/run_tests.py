@@ -1,4 +1,4 @@
-"""The course's test command (``make test`` runs this inside the project's venv).
+"""The course's test command: ``python -m tools.run_tests`` (``make test`` runs it in the venv).
 
 Runs, in order, stopping at the first failure:
 

@@ -1,5 +1,7 @@
 """Point the course's tests at offline copies of the files they would download.
 
+The root ``conftest.py`` calls this for the unit tests and the nbval notebook run,
+and ``python -m tools.regenerate_notebooks`` for the notebooks it re-executes.
 CI machines have no network. When ``../shared/data`` sits beside the checkout,
 this sets, for the current process and every kernel it starts:
 

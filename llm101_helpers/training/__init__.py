@@ -1,0 +1,40 @@
+"""Training a GPT (notebook 10): batches, the loop, checkpoints and the command line.
+
+- ``batches``: :func:`split_ids` (train/validation by position) and :func:`get_batch`
+  (random stride-1 windows of :class:`~llm101_helpers.data.SlidingWindowDataset`).
+- ``loop``: :class:`TrainConfig`, :func:`learning_rate` (warmup + cosine),
+  :func:`evaluate`, :func:`train` and the :class:`History` it returns.
+- ``checkpoints``: :func:`save_checkpoint` / :func:`load_checkpoint` and
+  :class:`CheckpointError`; ``storage`` holds what makes a save atomic and verified.
+- ``cli``: ``python -m llm101_helpers.training --corpus poems --config small``.
+
+``CharTokenizer`` lives in :mod:`llm101_helpers.tokenizers`; it is re-exported
+here for the code that imports it from this package.
+"""
+
+from llm101_helpers.tokenizers import CharTokenizer
+from llm101_helpers.training.batches import get_batch, split_ids
+from llm101_helpers.training.checkpoints import (
+    Checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
+from llm101_helpers.training.cli import main
+from llm101_helpers.training.loop import History, TrainConfig, evaluate, learning_rate, train
+
+__all__ = [
+    "CharTokenizer",
+    "Checkpoint",
+    "CheckpointError",
+    "History",
+    "TrainConfig",
+    "evaluate",
+    "get_batch",
+    "learning_rate",
+    "load_checkpoint",
+    "main",
+    "save_checkpoint",
+    "split_ids",
+    "train",
+]

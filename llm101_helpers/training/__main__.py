@@ -1,0 +1,3 @@
+from llm101_helpers.training.cli import main
+
+main()

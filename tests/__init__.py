@@ -1,0 +1,1 @@
+"""The course's tests (a package, so ``tests.offline_env`` is importable from the root)."""
