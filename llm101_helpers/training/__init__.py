@@ -7,12 +7,8 @@
 - ``checkpoints``: :func:`save_checkpoint` / :func:`load_checkpoint` and
   :class:`CheckpointError`; ``storage`` holds what makes a save atomic and verified.
 - ``cli``: ``python -m llm101_helpers.training --corpus poems --config small``.
-
-``CharTokenizer`` lives in :mod:`llm101_helpers.tokenizers`; it is re-exported
-here for the code that imports it from this package.
 """
 
-from llm101_helpers.tokenizers import CharTokenizer
 from llm101_helpers.training.batches import get_batch, split_ids
 from llm101_helpers.training.checkpoints import (
     Checkpoint,
@@ -24,7 +20,6 @@ from llm101_helpers.training.cli import main
 from llm101_helpers.training.loop import History, TrainConfig, evaluate, learning_rate, train
 
 __all__ = [
-    "CharTokenizer",
     "Checkpoint",
     "CheckpointError",
     "History",
