@@ -2,7 +2,9 @@
 #   make lab         set everything up and open the course in JupyterLab
 #   make test        set everything up and run every test (what CI runs)
 #   make notebooks   re-execute every notebook in place on the CPU (regenerate outputs)
+#   make diagrams    re-draw the diagrams embedded in the notebooks (llm101_helpers.diagrams)
 #   make nb NB=notebooks/03_embeddings.ipynb   run one notebook (or all, without NB) under nbval
+#   make links REPO=owner/name   point the Colab badges, install cells and downloads at a repository
 #
 # TORCH picks the PyTorch requirement pip installs first. The default takes
 # whatever build pip finds for this machine (on Linux that is the CUDA build);
@@ -20,7 +22,7 @@ STAMP  := $(VENV)/.llm101-installed
 LAB_ARGS ?=
 ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup lab test lint unit nb notebooks clean
+.PHONY: setup lab test lint unit nb notebooks diagrams links clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +51,12 @@ nb: setup
 
 notebooks: setup
 	LLM101_DEVICE=cpu $(BIN)/python -m tools.regenerate_notebooks $(NB)
+
+diagrams: setup
+	$(BIN)/python -m tools.diagrams $(NB)
+
+links: setup
+	$(BIN)/python -m tools.links $(REPO)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info test-artifacts

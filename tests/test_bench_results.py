@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -51,22 +52,72 @@ def test_bpe_results_record_a_correct_run(bpe_report):
 
 @pytest.fixture(scope="module")
 def train_report():
-    return json.loads((ROOT / "bench" / "results" / "train.json").read_text(encoding="utf-8"))
+    return json.loads((ROOT / "bench" / "results" / "train_cpu.json").read_text(encoding="utf-8"))
 
 
-def test_train_table_in_readme_matches_the_json(train_report):
-    table = _bench_module("train").markdown_table(train_report)
-    assert table in (ROOT / "bench" / "README.md").read_text(encoding="utf-8")
+def _train_section() -> str:
+    readme = (ROOT / "bench" / "README.md").read_text(encoding="utf-8")
+    start = readme.index("## `train.py`")
+    return readme[start : readme.index("\n## ", start + 1)]
 
 
-def test_train_results_record_the_configuration_and_meet_the_targets(train_report):
+def test_train_tables_and_summary_in_readme_and_notebook_10_match_the_json(train_report):
+    bench = _bench_module("train")
+    section = _train_section()
+    assert bench.markdown_table(train_report) in section
+    assert bench.summary(train_report) in section
+    assert bench.notebook_quote(train_report) in _markdown("10_training_a_tiny_poet.ipynb")
+
+
+#: The figures the train section's own prose may state: the configuration, not results.
+CONFIG_FIGURES = {"4", "128", "64", "12", "2,000", "1e-3", "100", "1e-4", "0.99", "0.1", "1.0",
+                  "0", "90", "10", "200", "2048"}  # fmt: skip
+
+
+def test_every_figure_in_the_train_section_comes_from_the_json(train_report):
+    """Outside the generated table and summary the section states no measured figure."""
+    bench = _bench_module("train")
+    prose = _train_section()
+    for generated in (bench.markdown_table(train_report), bench.summary(train_report)):
+        prose = prose.replace(generated, "")
+    prose = re.sub(r"```.*?```", "", prose, flags=re.S)  # the command line
+    prose = re.sub(r"`[^`]*`", "", prose)  # code names such as bench/train.py or 2048^3
+    figures = set(re.findall(r"(?<![\w.])(?:\d[\d,.e-]*\d|\d)", prose))  # not float32, beta2
+    assert figures <= CONFIG_FIGURES, sorted(figures - CONFIG_FIGURES)
+
+
+def test_no_speed_claim_against_a_figure_from_another_run():
+    assert "NANOGPT" not in (ROOT / "bench" / "train.py").read_text(encoding="utf-8")
+    for path in (ROOT / "README.md", ROOT / "bench" / "README.md"):
+        text = path.read_text(encoding="utf-8")
+        assert "2.9x" not in text and "2.9 times" not in text, path
+        assert "nanoGPT (reference run)" not in text, path
+
+
+def test_train_results_record_the_configuration_and_consistent_figures(train_report):
     r = train_report
+    c, ref = r["course"], r["reference"]
     assert (r["iters"], r["batch_size"], r["context_length"]) == (2000, 12, 64)
-    assert r["val_loss"] <= 1.89
-    nanogpt_tokens_per_second = 2000 * 12 * 64 / (7 * 60)
-    assert r["tokens_per_second"] >= nanogpt_tokens_per_second
-    assert 0 < r["mfu"] < 1
-    assert r["mfu"] == pytest.approx(r["achieved_gflops"] / r["peak_gflops"])
+    assert r["config"]["d_model"] == 128 and r["config"]["num_layers"] == 4
+    for m in (c, ref):  # tokens/s is all the tokens over the summed time of the turns
+        assert m["tokens_per_second"] == pytest.approx(2000 * 12 * 64 / m["seconds"])
+    ratio = c["tokens_per_second"] / ref["tokens_per_second"]
+    targets = {t["target"]: t for t in r["targets"]}
+    assert targets["course tokens/s / reference tokens/s, training"]["measured"] == ratio
+    assert targets["course val loss"]["measured"] == c["val_loss"]
+    for t in r["targets"]:
+        assert t["met"] == (t["measured"] <= t["wanted"] if "val loss" in t["target"]
+                            else t["measured"] >= t["wanted"])  # fmt: skip
+    assert [(s["batch"], s["context"], s["d_model"]) for s in r["steps"]] == [
+        (12, 64, 128), (8, 256, 384)]  # fmt: skip
+    achieved = r["flops_per_token"] * c["tokens_per_second"] / 1e9
+    assert r["mfu"]["achieved_gflops"] == pytest.approx(achieved)
+    large = r["peaks"][-1]
+    assert (large["m"], large["k"], large["n"]) == (2048, 2048, 2048)
+    assert r["mfu"]["low"] == pytest.approx(achieved / large["gflops_q75"])
+    assert r["mfu"]["high"] == pytest.approx(achieved / large["gflops_q25"])
+    assert 0 < r["mfu"]["low"] <= r["mfu"]["high"] < 1
+    assert len(r["profile"]) >= 5 and sum(p["share"] for p in r["profile"]) <= 1
 
 
 def _report(name: str) -> dict:

@@ -7,10 +7,13 @@ compare and pass vacuously. These checks make such a notebook fail instead.
 
 from __future__ import annotations
 
+import ast
 import copy
+import inspect
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import nbformat
@@ -28,13 +31,19 @@ ALLOWED_TAGS = {"nbval-ignore-output", "raises-exception", "nbval-skip"}
 IGNORE_TAGS = {"nbval-ignore-output", "nbval-skip"}
 MAX_IGNORED_FRACTION = 0.25
 
-COLAB_CELL = (
-    "# On Colab, install the course's helper package; anywhere else this cell does nothing.\n"
-    "import sys\n"
-    "\n"
-    'if "google.colab" in sys.modules:\n'
-    f'    %pip install --quiet "llm101-helpers @ git+{GIT_URL}"'
-)
+COLAB_CELL = f"""\
+# On Colab, install the course's helper package; anywhere else this cell does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    %pip install --quiet "llm101-helpers @ git+{GIT_URL}"
+    import importlib.util
+
+    if importlib.util.find_spec("llm101_helpers") is None:
+        raise RuntimeError(
+            "Installing llm101-helpers failed (see pip's message above): "
+            "check that the runtime is online, then run this cell again."
+        )"""
 
 
 def code_cells(nb) -> list:
@@ -142,7 +151,7 @@ def test_exercises_have_stubs_and_executed_solutions(path):
     stubs = _checks(nb)
     if path.name[:2] in NO_EXERCISES:
         pytest.skip(f"notebook {path.name[:2]} has no exercises")
-    assert 2 <= len(stubs) <= 4, f"a lesson ends with two to four exercises, found {len(stubs)}"
+    assert len(stubs) == 3, f"a lesson ends with exactly three exercises, found {len(stubs)}"
     headings = [c.source.splitlines()[0] for c in nb.cells if c.cell_type == "markdown"]
     assert headings.index("## Exercises") < max(
         i for i, h in enumerate(headings) if h.lower().startswith("## summary")
@@ -155,6 +164,104 @@ def test_exercises_have_stubs_and_executed_solutions(path):
     assert set(solved) == set(stubs), "the solutions answer exactly the lesson's exercises"
     for name, out in solved.items():
         assert re.fullmatch(rf"{re.escape(name)}: all \d+ checks passed ✓ \(.*\)\n", out), out
+
+
+class _EraseNames(ast.NodeTransformer):
+    """Variable and argument names become ``_``; attributes, constants and operators stay."""
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        return ast.Name(id="_", ctx=ast.Load())
+
+    def visit_arg(self, node: ast.arg) -> ast.AST:
+        return ast.arg(arg="_")
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        super().generic_visit(node)
+        if hasattr(node, "ctx"):
+            node.ctx = ast.Load()
+        return node
+
+
+def _normal(node: ast.AST) -> str:
+    """A statement's value (``return E``, ``x = E`` and ``E`` all give E), names erased."""
+    if isinstance(node, (ast.Return, ast.Assign, ast.AnnAssign, ast.Expr)) and node.value:
+        node = node.value
+    return ast.dump(_EraseNames().visit(copy.deepcopy(node)), annotate_fields=False)
+
+
+def _parse_cell(source: str) -> ast.Module | None:
+    lines = [ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!"))]
+    try:
+        return ast.parse("\n".join(lines))
+    except SyntaxError:
+        return None
+
+
+def reference_appears(reference, sources: list[str]) -> bool:
+    """Whether the reference's body, names erased, is written out in ``sources``: as a run of
+    consecutive statements, or (for a one-statement body) as any expression."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(reference)))
+    body = tree.body[0].body
+    if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # the docstring
+    wanted = [_normal(stmt) for stmt in body]
+    for source in sources:
+        cell = _parse_cell(source)
+        for node in ast.walk(cell) if cell else ():
+            if len(wanted) == 1 and isinstance(node, ast.expr) and _normal(node) == wanted[0]:
+                return True
+            for field in ("body", "orelse", "finalbody"):
+                block = getattr(node, field, None)
+                if not isinstance(block, list) or not block or not isinstance(block[0], ast.stmt):
+                    continue
+                found = [_normal(stmt) for stmt in block]
+                n = len(wanted)
+                if any(found[i : i + n] == wanted for i in range(len(found) - n + 1)):
+                    return True
+    return False
+
+
+def _cells_above_each_check(nb) -> dict[str, list[str]]:
+    """Exercise name -> the sources of the code cells above its check cell."""
+    above, cells = {}, code_cells(nb)
+    for i, cell in enumerate(cells):
+        for name in CHECK_CALL.findall(cell.source):
+            above[name] = [c.source for c in cells[:i]]
+    return above
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_no_exercise_retypes_code_shown_above_it(path):
+    """An exercise asks for something the lesson did not write out: its reference, names and
+    white space ignored, is not in the code cells above it."""
+    from llm101_helpers.exercises import EXERCISES
+
+    above = _cells_above_each_check(nbformat.read(path, as_version=4))
+    ex = EXERCISES
+    retyped = [n for n, src in above.items() if n in ex and reference_appears(ex[n].reference, src)]
+    assert retyped == [], f"these exercises retype code the lesson shows above them: {retyped}"
+
+
+def test_the_retyping_guard_can_fail():
+    """Renamed variables and other spacing do not hide a reference; a different formula does."""
+    from llm101_helpers.exercises import EXERCISES
+
+    cross = EXERCISES["05.cross_attention"].reference
+    shown = (
+        "q = tokens @ Wq\n"
+        "kk, vv = mem @ Wk,   mem @ Wv\n"
+        "w = torch.softmax(q @ kk.T / math.sqrt(kk.shape[-1]), dim=-1)\n"
+        "out = w @ vv\n"
+    )
+    assert reference_appears(cross, ["%matplotlib inline\nimport torch", shown])
+    assert not reference_appears(cross, [shown.replace("kk.T", "kk.mT")])
+
+    def one_line(scores):
+        """Docstrings do not count."""
+        return torch.softmax(scores, dim=-1)  # noqa: F821
+
+    assert reference_appears(one_line, ["out = torch.softmax(s, dim=-1) @ x"])
+    assert not reference_appears(one_line, ["out = torch.softmax(s, dim=0) @ x"])
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)

@@ -63,9 +63,10 @@ def get_batch(
         windows = data
     else:
         windows = SlidingWindowDataset(data, context_length, stride=1)
-    starts = torch.randint(len(windows), (batch_size,), generator=generator)
-    xs, ys = zip(*(windows[i] for i in starts.tolist()), strict=True)
-    x, y = torch.stack(xs), torch.stack(ys)  # (B, T) each
+    starts = torch.randint(len(windows), (batch_size,), generator=generator)  # (B,)
+    # One gather instead of a Python loop: row b holds ids starts[b] .. starts[b] + T
+    chunks = windows.ids[starts[:, None] + torch.arange(context_length + 1)]  # (B, T + 1)
+    x, y = chunks[:, :-1], chunks[:, 1:]  # (B, T) each: inputs, and the next ids as targets
     if torch.device(device).type == "cuda":
         return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(
             device, non_blocking=True

@@ -1,14 +1,20 @@
 """The command line: train a GPT on a course corpus and write a checkpoint.
 
     python -m llm101_helpers.training --corpus poems --config small --max-iters 2000
+    torchrun --standalone --nproc_per_node=2 -m llm101_helpers.training --config small
 
 Every argument is checked before any work starts; a bad one prints a single
-``error: ...`` line and exits with status 2.
+``error: ...`` line and exits with status 2. Under ``torchrun`` (or with
+``--resumable`` / ``--resume``) the run goes through
+:func:`~llm101_helpers.training.distributed.train_distributed`: ``--batch-size`` is
+the global batch, shared among the processes, and the checkpoint is rewritten at
+every evaluation with what ``--resume`` needs to continue it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -19,8 +25,8 @@ import torch
 from llm101_helpers.model import GPT, GPTConfig
 from llm101_helpers.tokenizers import BPETokenizer, CharTokenizer
 from llm101_helpers.training.batches import split_ids
-from llm101_helpers.training.checkpoints import save_checkpoint
-from llm101_helpers.training.loop import TrainConfig, train
+from llm101_helpers.training.checkpoints import Checkpoint, load_checkpoint, save_checkpoint
+from llm101_helpers.training.loop import History, TrainConfig, train
 
 __all__ = ["load_text", "main", "make_tokenizer"]
 
@@ -72,7 +78,19 @@ def _parser() -> _Parser:
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best)")
     p.add_argument("--out", default="checkpoints/gpt.pt")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--resumable",
+        action="store_true",
+        help="write the checkpoint at every evaluation, with the optimizer and RNG states "
+        "(always on under torchrun)",
+    )
+    p.add_argument("--resume", default=None, help="continue the run saved in this checkpoint")
     return p
+
+
+def _world_size() -> int:
+    """The number of processes torchrun started (1 without torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _check(parser: _Parser, args: argparse.Namespace) -> tuple[TrainConfig, torch.device]:
@@ -94,6 +112,11 @@ def _check(parser: _Parser, args: argparse.Namespace) -> tuple[TrainConfig, torc
         parser.error(f"--min-lr must be between 0 and --lr ({args.lr}), got {min_lr}")
     if not 0 < args.val_fraction < 1:
         parser.error(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
+    if args.batch_size % _world_size():
+        parser.error(
+            f"--batch-size {args.batch_size} (the global batch) must divide evenly among the "
+            f"{_world_size()} processes"
+        )
     try:
         if args.tokenizer == "bpe":
             check_vocab_size(args.vocab_size, [])
@@ -124,38 +147,117 @@ def _model_config(args: argparse.Namespace, vocab_size: int) -> GPTConfig:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     """Train a GPT from the command line and write a checkpoint; returns a summary."""
-    from llm101_helpers.device import describe_device
-
     parser = _parser()
     args = parser.parse_args(argv)
     cfg, device = _check(parser, args)
+    command = f"{PROG} " + " ".join(sys.argv[1:] if argv is None else argv)
+    if _world_size() > 1 or args.resumable or args.resume is not None:
+        resumed = None if args.resume is None else _resumable_checkpoint(parser, args, cfg)
+        return _train_data_parallel(args, cfg, command, resumed)
+    return _train_one_device(args, cfg, device, command)
+
+
+def _extra(args: argparse.Namespace, cfg: TrainConfig, command: str, history) -> dict:
+    """What the checkpoint records about the run."""
+    return {
+        "command": command,
+        "corpus": args.corpus,
+        "train_config": {k: v for k, v in asdict(cfg).items() if k != "betas"},
+        "val_loss": history.val_loss[-1],
+        "steps": history.eval_steps[-1],
+    }
+
+
+def _train_one_device(args, cfg: TrainConfig, device: torch.device, command: str) -> dict:
+    """The plain run: :func:`~llm101_helpers.training.loop.train`, one checkpoint at the end."""
+    from llm101_helpers.device import describe_device
+
     torch.manual_seed(args.seed)
     text = load_text(args.corpus)
     tokenizer = make_tokenizer(text, args.tokenizer, args.vocab_size)
-    ids = tokenizer.encode(text)
-    train_ids, val_ids = split_ids(ids, args.val_fraction)
+    train_ids, val_ids, described = _split(args, text, tokenizer)
     config = _model_config(args, tokenizer.vocab_size)
     model = GPT(config).to(device)
     print(f"device: {describe_device(device)}")
-    print(
-        f"corpus {args.corpus}: {len(text):,} characters -> {len(ids):,} tokens "
-        f"({args.tokenizer}, vocabulary {tokenizer.vocab_size}); "
-        f"train {len(train_ids):,}, val {len(val_ids):,}"
-    )
+    print(described)
     print(f"model: {config} ({model.num_parameters():,} parameters)")
     history = train(model, train_ids, val_ids, cfg, log=print)
     print(
         f"done: val loss {history.val_loss[-1]:.4f} after {cfg.max_iters} steps, "
         f"{history.tokens_per_second:,.0f} tokens/s"
     )
-    command = f"{PROG} " + " ".join(sys.argv[1:] if argv is None else argv)
-    extra = {
-        "command": command,
-        "corpus": args.corpus,
-        "train_config": {k: v for k, v in asdict(cfg).items() if k != "betas"},
-        "val_loss": history.val_loss[-1],
-        "steps": cfg.max_iters,
-    }
+    extra = _extra(args, cfg, command, history)
     out = save_checkpoint(args.out, model.cpu(), tokenizer, extra=extra)
     print(f"checkpoint written to {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return {"val_loss": history.val_loss[-1], "history": history, "path": out}
+
+
+def _split(args, text: str, tokenizer) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """Train and validation ids, and a line describing them."""
+    ids = tokenizer.encode(text)
+    train_ids, val_ids = split_ids(ids, args.val_fraction)
+    described = (
+        f"corpus {args.corpus}: {len(text):,} characters -> {len(ids):,} tokens "
+        f"({args.tokenizer}, vocabulary {tokenizer.vocab_size}); "
+        f"train {len(train_ids):,}, val {len(val_ids):,}"
+    )
+    return train_ids, val_ids, described
+
+
+def _resumable_checkpoint(parser: _Parser, args, cfg: TrainConfig) -> Checkpoint:
+    """The ``--resume`` checkpoint, after checking it was written by this same command."""
+    from llm101_helpers.training.checkpoints import CheckpointError
+
+    try:
+        ckpt = load_checkpoint(args.resume)
+    except (OSError, CheckpointError) as err:
+        parser.error(f"--resume: {err}")
+    if "resume" not in ckpt.extra:
+        parser.error(f"--resume: {args.resume} holds no resume state (train with --resumable)")
+    ours = {k: v for k, v in asdict(cfg).items() if k not in ("betas", "progress")}
+    theirs = ckpt.extra.get("train_config", {})
+    diffs = [f"{k}: checkpoint {theirs.get(k)!r}, now {v!r}" for k, v in ours.items()
+             if theirs.get(k) != v]  # fmt: skip
+    wanted = _model_config(args, ckpt.tokenizer.vocab_size)
+    if ckpt.extra.get("corpus") != args.corpus or wanted != ckpt.config:
+        diffs.append("the corpus or the model differs")
+    if diffs:
+        parser.error(f"--resume: repeat the command stored in the checkpoint ({'; '.join(diffs)})")
+    return ckpt
+
+
+def _train_data_parallel(args, cfg: TrainConfig, command: str, resumed: Checkpoint | None):
+    """The run under torchrun (or resumable): every rank trains, rank 0 prints and saves."""
+    from llm101_helpers.device import describe_device
+    from llm101_helpers.training.distributed import distributed, train_distributed
+
+    with distributed(args.device) as ctx:
+        say = print if ctx.is_main else (lambda *a, **k: None)
+        text = load_text(args.corpus)  # every rank (a download is cached and atomic)
+        tokenizer = make_tokenizer(text, args.tokenizer, args.vocab_size) if resumed is None \
+            else resumed.tokenizer  # fmt: skip
+        train_ids, val_ids, described = _split(args, text, tokenizer)
+        torch.manual_seed(args.seed)
+        model = GPT(_model_config(args, tokenizer.vocab_size)) if resumed is None \
+            else resumed.model  # fmt: skip
+        per_rank = cfg.batch_size // ctx.world_size
+        say(f"device: {describe_device(ctx.device)} x {ctx.world_size} process(es) ({ctx.backend})")
+        say(described)
+        say(f"batch: {cfg.batch_size} windows per step = {ctx.world_size} x {per_rank}")
+        say(f"model: {model.config} ({model.num_parameters():,} parameters)")
+
+        def save(state: dict) -> None:
+            extra = _extra(args, cfg, command, History(**state["history"]))
+            extra.update(steps=state["step"], world_size=ctx.world_size, resume=state)
+            save_checkpoint(args.out, model, tokenizer, extra=extra)
+
+        resume = None if resumed is None else resumed.extra["resume"]
+        history = train_distributed(
+            model, train_ids, val_ids, cfg, ctx, log=say, save=save, resume=resume
+        )
+    say(
+        f"done: val loss {history.val_loss[-1]:.4f} after {cfg.max_iters} steps, "
+        f"{history.tokens_per_second:,.0f} tokens/s"
+    )
+    say(f"checkpoint written to {args.out}")
+    return {"val_loss": history.val_loss[-1], "history": history, "path": args.out}

@@ -119,10 +119,19 @@ def evaluate(
     return total / eval_iters
 
 
+#: Devices with a fused AdamW kernel in every torch the course supports (>= 2.4).
+_FUSED_ADAMW = ("cpu", "cuda")
+
+
 def _optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW with weight decay on weight matrices only (the model chooses the groups)."""
+    """AdamW with weight decay on weight matrices only (the model chooses the groups).
+
+    The fused kernel updates every parameter in one call (on a CPU about five
+    times faster than the loop over parameters for the ``small`` model).
+    """
     groups = model.optimizer_groups(cfg.weight_decay)
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, fused=device.type == "cuda")
+    fused = device.type in _FUSED_ADAMW
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, fused=fused or None)
 
 
 @dataclass
@@ -151,12 +160,13 @@ def _step(model: GPT, optimizer, x: torch.Tensor, y: torch.Tensor, lr: float, cf
     for group in optimizer.param_groups:
         group["lr"] = lr
     with _autocast(x.device, cfg.autocast):
-        logits = model(x)  # (B, T, V)
+        logits = model(x, check_ids=False)  # (B, T, V); train() checked the ids once
     loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    if cfg.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    if cfg.grad_clip > 0:  # one fused norm over all gradients where the device has it
+        foreach = x.device.type in _FUSED_ADAMW or None
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip, foreach=foreach)
     optimizer.step()
     return loss
 
