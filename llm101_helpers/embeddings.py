@@ -93,7 +93,12 @@ class TokenAndPositionEmbedding(nn.Module):
         self.token_embedding = nn.Embedding(vocab_size, d_model)  # (V, C)
         self.position_embedding = nn.Embedding(context_length, d_model)  # (context_length, C)
 
-    def forward(self, ids: torch.Tensor, start: int = 0) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, start: int = 0, check_ids: bool = True) -> torch.Tensor:
+        """``(B, T)`` ids -> ``(B, T, d_model)``; ``start`` offsets the positions (a KV cache).
+
+        ``check_ids=False`` skips the vocabulary check (one read of the ids' range,
+        which waits for a GPU); use it only where the ids were checked before.
+        """
         if ids.dim() == 0:
             raise ValueError("ids must have a time dimension: shape (T,) or (B, T), got a scalar")
         T = ids.shape[-1]
@@ -104,7 +109,8 @@ class TokenAndPositionEmbedding(nn.Module):
                 f"{self.context_length} positions this embedding has vectors for; "
                 f"truncate it to the last {self.context_length - start} tokens"
             )
-        check_token_ids(ids, self.vocab_size)
+        if check_ids:
+            check_token_ids(ids, self.vocab_size)
         tok = self.token_embedding(ids)  # (B, T, C)
         pos = self.position_embedding(torch.arange(start, start + T, device=ids.device))  # (T, C)
         return tok + pos  # (B, T, C): pos is broadcast over the batch

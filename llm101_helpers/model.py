@@ -399,11 +399,7 @@ class GPT(nn.Module):
         for the device; :func:`~llm101_helpers.training.train` checks its data
         once before training and then skips it at every step.
         """
-        if check_ids:
-            return self.embedding(ids, start=start)
-        emb = self.embedding  # the same sum as TokenAndPositionEmbedding.forward, unchecked
-        positions = torch.arange(start, start + ids.shape[1], device=ids.device)  # (T,)
-        return emb.token_embedding(ids) + emb.position_embedding(positions)
+        return self.embedding(ids, start=start, check_ids=check_ids)
 
     # --- counting ----------------------------------------------------------------
 

@@ -63,7 +63,7 @@ def test_ctrl_c_then_resume_continues_as_if_it_had_not_stopped(tmp_path, monkeyp
     path = tmp_path / "run.pt"
     torch.manual_seed(0)
     model = GPT(MODEL)
-    real_step, calls = dp._train_step, []
+    real_step, calls = dp._step, []
 
     def ctrl_c_at_step_16(*args):
         calls.append(1)
@@ -71,7 +71,7 @@ def test_ctrl_c_then_resume_continues_as_if_it_had_not_stopped(tmp_path, monkeyp
             raise KeyboardInterrupt
         return real_step(*args)
 
-    monkeypatch.setattr(dp, "_train_step", ctrl_c_at_step_16)
+    monkeypatch.setattr(dp, "_step", ctrl_c_at_step_16)
     with pytest.raises(KeyboardInterrupt):
         dp.train_distributed(model, *_data(), CFG, save=_saver(path, model), record_every=1)
     monkeypatch.undo()

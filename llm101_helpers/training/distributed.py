@@ -27,7 +27,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -36,8 +36,15 @@ import torch.nn.functional as F
 
 from llm101_helpers.data import SlidingWindowDataset
 from llm101_helpers.model import GPT
-from llm101_helpers.training.batches import check_token_ids
-from llm101_helpers.training.loop import History, TrainConfig, learning_rate
+from llm101_helpers.training.loop import (
+    History,
+    TrainConfig,
+    _autocast,
+    _optimizer,
+    _step,
+    _windows,
+    learning_rate,
+)
 
 __all__ = [
     "DistributedContext",
@@ -174,14 +181,6 @@ def shard_batch(
     return torch.stack(xs).to(ctx.device), torch.stack(ys).to(ctx.device)  # (B/W, T)
 
 
-def _autocast(device: torch.device, enabled: bool | None):
-    if enabled is None:
-        enabled = device.type == "cuda"
-    if not enabled:
-        return nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-
-
 def _mean_over_ranks(value: float | torch.Tensor, ctx: DistributedContext) -> float:
     """The mean of ``value`` across the ranks (every rank gets it)."""
     t = torch.as_tensor(value, dtype=torch.float32, device=ctx.device).detach().clone()
@@ -269,27 +268,6 @@ def _restore(state: dict, optimizer, generator, ctx: DistributedContext) -> tupl
 # --- the loop ----------------------------------------------------------------------
 
 
-def _windows(model: GPT, data: torch.Tensor, name: str) -> SlidingWindowDataset:
-    windows = SlidingWindowDataset(data, model.config.context_length, stride=1)
-    check_token_ids(windows.ids, model.config.vocab_size, name)
-    return windows
-
-
-def _train_step(ddp_model, optimizer, x, y, lr: float, cfg: TrainConfig) -> torch.Tensor:
-    """One step on this rank's shard; ``backward`` averages the gradients over the ranks."""
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-    with _autocast(x.device, cfg.autocast):
-        logits = ddp_model(x)  # (B/W, T, V)
-    loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()  # DDP all-reduces the gradients here, overlapped with the backward pass
-    if cfg.grad_clip > 0:  # the averaged gradient: the same norm on every rank
-        torch.nn.utils.clip_grad_norm_(ddp_model.parameters(), cfg.grad_clip)
-    optimizer.step()
-    return loss.detach()
-
-
 @dataclass
 class _Run:
     """What the loop carries between steps."""
@@ -333,9 +311,7 @@ def _start(model, train_data, val_data, cfg, ctx, resume) -> tuple:
     val_windows = _windows(model, val_data, "val_data")
     torch.manual_seed(cfg.seed + ctx.rank)  # each rank its own dropout masks
     generator = torch.Generator().manual_seed(cfg.seed)  # the same batches on every rank
-    groups = model.optimizer_groups(cfg.weight_decay)
-    fused = ctx.device.type == "cuda"
-    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, fused=fused)
+    optimizer = _optimizer(model, cfg, ctx.device)  # the course loop's AdamW
     ddp_model: torch.nn.Module = model
     if ctx.world_size > 1:  # DDP copies rank 0's weights to every rank here
         ids = [ctx.device.index] if ctx.device.type == "cuda" else None
@@ -381,7 +357,9 @@ def train_distributed(
     for step in bar:
         lr = learning_rate(step, cfg)
         x, y = shard_batch(tr, cfg.batch_size, ctx, generator)
-        loss = _train_step(ddp_model, optimizer, x, y, lr, cfg)
+        # the course loop's step; under DDP, backward() averages the gradients over the
+        # ranks (overlapped with the backward pass), so every rank clips the same norm
+        loss = _step(ddp_model, optimizer, x, y, lr, cfg).detach()
         done = step + 1
         if done % record_every == 0 or done == cfg.max_iters:  # a sync: not every step
             history.steps.append(done)
