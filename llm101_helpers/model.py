@@ -315,17 +315,20 @@ class GPT(nn.Module):
         ``[{"params": decayed, "weight_decay": weight_decay}, {"params": others,
         "weight_decay": 0.0}]``. Chosen by module: the weight of every
         ``nn.Linear`` and the token table decay; biases, norms and the position
-        table do not. A tied matrix appears once.
+        table do not. A tied matrix appears once; frozen parameters
+        (``requires_grad=False``) are left out, and so is a group left empty.
         """
         chosen = {id(m.weight) for m in self.modules() if isinstance(m, nn.Linear)}
         chosen.add(id(self.embedding.token_embedding.weight))
         decay, no_decay = [], []
         for p in self.parameters():  # each tensor once, in registration order
-            (decay if id(p) in chosen else no_decay).append(p)
-        return [
+            if p.requires_grad:
+                (decay if id(p) in chosen else no_decay).append(p)
+        groups = [
             {"params": decay, "weight_decay": weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
         ]
+        return [g for g in groups if g["params"]]
 
     # --- running it --------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import re
 from pathlib import Path
 
@@ -154,3 +155,50 @@ def test_generate_results_record_identical_tokens_and_the_target():
     assert all(row["same_tokens"] for row in r["rows"])
     assert r["target"]["new_tokens"] == 256 and r["target"]["met"]
     assert r["config"]["num_layers"] == 6 and r["config"]["context_length"] == 256
+
+
+@pytest.fixture(scope="module")
+def poet_report():
+    return _report("poet_small.json")
+
+
+def test_poet_table_in_readme_matches_the_json(poet_report):
+    table = _bench_module("poet").markdown_table(poet_report)
+    assert table in (ROOT / "bench" / "README.md").read_text(encoding="utf-8")
+
+
+def test_poet_results_are_of_the_shipped_checkpoint_and_consistent(poet_report):
+    import hashlib
+
+    from llm101_helpers.data import load_poems
+
+    (row,) = poet_report["rows"]
+    shipped = ROOT / "notebooks" / "checkpoints" / row["checkpoint"]
+    assert row["sha256"] == hashlib.sha256(shipped.read_bytes()).hexdigest()
+    held = row["held_out"]
+    poems = load_poems()
+    cut = poems.index("\n", int(len(poems) * 0.9) - 1) + 1  # the split, by hand
+    assert held["chars"] == len(poems) - cut
+    assert held["bits_per_char"] == pytest.approx(held["bits"] / held["chars"])
+    assert held["nats_per_token"] == pytest.approx(held["bits"] * math.log(2) / held["tokens"])
+    w, s = row["words"], row["sampling"]
+    assert w["words"] >= 1000 and w["share"] == pytest.approx(w["known"] / w["words"])
+    assert (s["temperature"], s["top_k"], s["samples"]) == (0.8, 40, len(row["samples"]))
+    assert len({r["prompt"] for r in row["samples"]}) >= 5
+    assert [r["seed"] for r in row["samples"]] == list(range(s["samples"]))
+    assert row["training_corpora"] == ["poems"]
+
+
+def test_poet_readme_overlap_of_the_shipped_poets_training_text():
+    """The README's note: poet_small's token split reaches 26 characters into the held-out text."""
+    from llm101_helpers.data import load_poems
+    from llm101_helpers.training import load_checkpoint, split_ids
+
+    poems = load_poems()
+    ck = load_checkpoint(ROOT / "notebooks" / "checkpoints" / "poet_small.pt")
+    train_ids, _ = split_ids(ck.tokenizer.encode(poems), 0.1)
+    cut = poems.index("\n", int(len(poems) * 0.9) - 1) + 1
+    overlap = len(ck.tokenizer.decode(train_ids.tolist())) - cut
+    assert overlap == 26 and "ends 26 characters into the held-out text" in (
+        ROOT / "bench" / "README.md"
+    ).read_text(encoding="utf-8")

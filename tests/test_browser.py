@@ -478,12 +478,19 @@ def _expected_images(nb: nbformat.NotebookNode) -> tuple[int, int]:
     return markdown, outputs
 
 
-def _shut_down_kernels(lab: Lab) -> None:
-    """Delete every session (and its kernel) the opened notebooks started."""
+def _shut_down_kernels(page, lab: Lab) -> None:
+    """Delete every session (and its kernel) the opened notebooks started.
+
+    The server refuses a DELETE without the page's XSRF token (cookie and header), as it would
+    refuse one from another site, so the request carries the token the lab page was given.
+    """
+    xsrf = next((c["value"] for c in page.context.cookies() if c["name"] == "_xsrf"), "")
+    headers = {"X-XSRFToken": xsrf, "Cookie": f"_xsrf={xsrf}"} if xsrf else {}
     with urllib.request.urlopen(f"{lab.url}/api/sessions", timeout=10) as answer:
         sessions = json.load(answer)
     for session in sessions:
-        request = urllib.request.Request(f"{lab.url}/api/sessions/{session['id']}", method="DELETE")
+        url = f"{lab.url}/api/sessions/{session['id']}"
+        request = urllib.request.Request(url, method="DELETE", headers=headers)
         urllib.request.urlopen(request, timeout=10).close()
 
 
@@ -518,4 +525,4 @@ def test_every_lesson_shows_its_diagrams_and_output_images(page, lab):
         if shown:  # the screenshot shows the course map
             page.locator(f"{PANEL} .jp-RenderedMarkdown img").first.scroll_into_view_if_needed()
         _screenshot(page, f"diagrams-{path.stem}")
-        _shut_down_kernels(lab)
+        _shut_down_kernels(page, lab)

@@ -305,3 +305,13 @@ def test_gpt_names_a_token_id_outside_the_vocabulary(bad):
         model(torch.tensor([[bad]]), kv_cache=cache)
     with pytest.raises(TypeError, match="integer tensor, got dtype torch.float32"):
         model(torch.tensor([[1.0, 2.0]]))
+
+
+def test_optimizer_groups_leave_out_frozen_parameters_and_empty_groups():
+    model = _model()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model.out_head.weight.requires_grad_(True)  # fine-tune the head alone
+    groups = model.optimizer_groups(0.1)
+    assert len(groups) == 1 and groups[0]["weight_decay"] == 0.1
+    assert [id(p) for p in groups[0]["params"]] == [id(model.out_head.weight)]
