@@ -6,7 +6,10 @@
   :func:`evaluate`, :func:`train` and the :class:`History` it returns.
 - ``checkpoints``: :func:`save_checkpoint` / :func:`load_checkpoint` and
   :class:`CheckpointError`; ``storage`` holds what makes a save atomic and verified.
-- ``cli``: ``python -m llm101_helpers.training --corpus poems --config small``.
+- ``distributed``: data-parallel training under ``torchrun`` (DDP; gloo on CPUs,
+  NCCL on GPUs), each rank a slice of every global batch; resumable runs (notebook 13).
+- ``cli``: ``python -m llm101_helpers.training --corpus poems --config small`` (one
+  process, or ``torchrun --nproc_per_node=N -m llm101_helpers.training ...``).
 """
 
 from llm101_helpers.training.batches import get_batch, split_ids
