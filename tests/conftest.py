@@ -10,3 +10,15 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run the test on one torch thread (tiny models train fastest so, and alike on every
+    machine), and give the next test back the thread count it had."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -24,12 +24,7 @@ SHORT = TrainConfig(
 )  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _linear_output_dtypes(model: torch.nn.Module) -> set[torch.dtype]:

@@ -39,12 +39,7 @@ SMALL = GPTConfig(vocab_size=8, context_length=4, d_model=4, num_heads=1, num_la
 EXTRA = {"note": "x", "n": 3, "lr": 0.1, "mixed": [1, 2.5, "s", None, True], "pair": (1, 2)}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

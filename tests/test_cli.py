@@ -12,19 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from llm101_helpers.training import cli, load_checkpoint, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_command_line_trains_a_few_steps_and_writes_a_checkpoint(tmp_path, capsys):

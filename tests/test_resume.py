@@ -35,12 +35,7 @@ CFG = TrainConfig(max_iters=30, batch_size=6, lr=3e-3, min_lr=3e-4, warmup_iters
                   eval_interval=10, eval_iters=2, seed=3, progress=False)  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _data() -> tuple[torch.Tensor, torch.Tensor]:

@@ -30,13 +30,7 @@ from llm101_helpers.training import (
 TINY = GPTConfig(vocab_size=40, context_length=16, d_model=32, num_heads=2, num_layers=2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy machine threads wait on each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_overfits_one_window_to_near_zero_loss():
