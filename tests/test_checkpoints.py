@@ -266,16 +266,17 @@ def test_save_refuses_a_tokenizer_larger_than_the_vocabulary(tmp_path, bpe):
 class _FailingFile:
     """A file whose writes raise ``error`` once ``budget`` bytes have been written."""
 
-    def __init__(self, f, budget: int, error: BaseException) -> None:
-        self.f, self.budget, self.error = f, budget, error
+    def __init__(self, f, budget: float, error: BaseException) -> None:
+        self.f, self.budget, self.error, self.written = f, budget, error, 0
 
     def write(self, data) -> int:
         data = bytes(data)
         if len(data) > self.budget:
-            self.f.write(data[: self.budget])
+            self.f.write(data[: int(self.budget)])
             self.budget = 0
             raise self.error
         self.budget -= len(data)
+        self.written += len(data)
         return self.f.write(data)
 
     def __getattr__(self, name):
@@ -286,15 +287,24 @@ def test_a_save_failing_anywhere_leaves_the_old_checkpoint(tmp_path, monkeypatch
     tok = CharTokenizer("abcdefgh")
     path = save_checkpoint(tmp_path / "m.pt", small_model(0), tok, EXTRA)
     old = content(load_checkpoint(path))
-    size = save_checkpoint(tmp_path / "new.pt", small_model(1), tok, {"other": 1}).stat().st_size
-    (tmp_path / "new.pt").unlink()
     real_save = torch.save
+    counter = _FailingFile(None, float("inf"), OSError())
+
+    def counting_save(obj, f, *args, **kwargs):  # the bytes torch.save writes through a file
+        with open(f, "wb") as counter.f:
+            return real_save(obj, counter, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", counting_save)
+    save_checkpoint(tmp_path / "new.pt", small_model(1), tok, {"other": 1}).unlink()
+    monkeypatch.undo()
+    size = counter.written
     budgets = sorted({0, 1, 63, 64, 65, size - 1, *range(0, size, max(1, size // 40))})
     for i, budget in enumerate(budgets):
         error = KeyboardInterrupt() if i % 4 == 3 else OSError(28, "No space left (injected)")
 
         def failing_save(obj, f, *args, budget=budget, error=error, **kwargs):
-            return real_save(obj, _FailingFile(f, budget, error), *args, **kwargs)
+            with open(f, "wb") as out:  # atomic_save hands torch.save the temporary file's path
+                return real_save(obj, _FailingFile(out, budget, error), *args, **kwargs)
 
         monkeypatch.setattr(torch, "save", failing_save)
         expected = KeyboardInterrupt if isinstance(error, KeyboardInterrupt) else Exception
@@ -329,12 +339,14 @@ print("ready", flush=True)
 interrupts = in_save = saves = 0
 while interrupts < wanted:
     try:
-        save_checkpoint(path, models[saves % 2], tok, extra={"seed": saves % 2})
-        saves += 1
+        while True:
+            save_checkpoint(path, models[saves % 2], tok, extra={"seed": saves % 2})
+            saves += 1
     except KeyboardInterrupt as err:
         interrupts += 1
         frames = traceback.walk_tb(err.__traceback__)
         in_save += any(frame.f_code.co_name == "atomic_save" for frame, _ in frames)
+        print("interrupted", flush=True)  # the test sends the next signal only after this line
 print(saves, interrupts, in_save, flush=True)
 """
 
@@ -358,11 +370,15 @@ def test_sigint_while_saving_always_leaves_a_complete_checkpoint(tmp_path):
         rng = random.Random(0)
         for _ in range(wanted):
             time.sleep(rng.uniform(0.002, 0.02))
+            # One signal at a time: two SIGINTs that arrive while the saver is inside one C call
+            # become a single KeyboardInterrupt, so wait until this one has been handled.
             proc.send_signal(signal.SIGINT)
+            assert proc.stdout.readline().strip() == "interrupted"
             ck = load_checkpoint(path)  # whenever we look, the file is complete
             seed = ck.extra["seed"]
             assert all(torch.equal(v, weights[seed][k]) for k, v in ck.model.state_dict().items())
-        out, _ = proc.communicate(timeout=60)
+        out = proc.stdout.readline()  # not communicate(): it skips what readline has buffered
+        proc.wait(timeout=60)
     finally:
         proc.kill()
     saves, interrupts, in_save = map(int, out.split())
