@@ -11,6 +11,7 @@ the first checkpoint format was (built here, from its description) still loads.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import random
 import signal
@@ -489,3 +490,48 @@ def test_a_failing_load_leaves_the_given_model_untouched(tmp_path, bpe, damage, 
     assert str(path) in str(info.value)
     assert "tmp" not in str(info.value).replace(str(tmp_path), "")  # no temporary file named
     assert all(torch.equal(v, before[k]) for k, v in target.state_dict().items())
+
+
+# --- the checkpoints the repository ships ---------------------------------------------------
+
+
+def test_shipped_checkpoint_is_the_local_file_or_a_verified_download(tmp_path, monkeypatch):
+    import urllib.request
+
+    from llm101_helpers import GIT_URL
+    from llm101_helpers.training import shipped_checkpoint
+
+    local = tmp_path / "clone"
+    local.mkdir()
+    (local / "a.pt").write_bytes(b"x")
+    assert shipped_checkpoint("a.pt", folder=local) == local / "a.pt"  # a clone: no download
+
+    source = save_checkpoint(tmp_path / "src.pt", small_model(0), CharTokenizer("abcdefgh"), EXTRA)
+    asked = []
+
+    class Response(io.BytesIO):
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def urlopen(url, timeout):
+        asked.append(url)
+        return Response(source.read_bytes())
+
+    monkeypatch.setenv("LLM101_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    got = shipped_checkpoint("poet.pt", folder=tmp_path / "elsewhere")
+    assert asked == [f"{GIT_URL}/raw/main/notebooks/checkpoints/poet.pt"]
+    assert got == tmp_path / "cache" / "checkpoints" / "poet.pt"
+    assert content(load_checkpoint(got)) == content(load_checkpoint(source))
+    assert shipped_checkpoint("poet.pt", folder=tmp_path / "elsewhere") == got and len(asked) == 1
+
+    def offline(url, timeout):
+        raise OSError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(OSError, match=r"other\.pt is not in .* downloading it from .* no network"):
+        shipped_checkpoint("other.pt", folder=tmp_path / "elsewhere")
+    assert not (tmp_path / "cache" / "checkpoints" / "other.pt").exists()

@@ -233,3 +233,44 @@ def test_the_stored_command_has_no_machine_paths(pretrained, tmp_path, monkeypat
                 "--init-from", "pre.pt", "--out=runs/ft.pt"]  # fmt: skip
     assert shlex.split(command) == expected  # inside the working directory: relative to it,
     assert str(tmp_path) not in command and " /" not in command  # outside: the file's name
+
+
+# --- keeping the best evaluation (early stopping) -----------------------------------
+
+
+def test_keep_best_keeps_the_evaluation_with_the_lowest_validation_loss(tmp_path, capsys):
+    out = tmp_path / "best.pt"
+    # a learning rate far too high: the validation loss goes down, then up again
+    run = main(["--corpus=poems", "--tokenizer=char", "--config=tiny", "--max-iters=24",
+                "--eval-interval=2", "--eval-iters=2", "--batch-size=4", "--warmup-iters=0",
+                "--lr=0.2", "--no-progress", "--keep-best", f"--out={out}"])  # fmt: skip
+    history = run["history"]
+    best = min(range(len(history.val_loss)), key=history.val_loss.__getitem__)
+    assert 0 < best < len(history.val_loss) - 1, "the test needs a minimum inside the run"
+    ck = load_checkpoint(out)
+    assert ck.extra["steps"] == history.eval_steps[best]
+    assert ck.extra["val_loss"] == run["val_loss"] == history.val_loss[best]
+    assert ck.extra["kept"].startswith("lowest validation loss")
+    assert f"kept the checkpoint of step {history.eval_steps[best]}:" in capsys.readouterr().out
+    # the kept weights are those that scored it: evaluated again the same way, the same loss
+    _, val_text = _by_hand_split(POEMS)
+    val_ids = torch.tensor(ck.tokenizer.encode(val_text))
+    assert evaluate(ck.model, val_ids, 4, 2) == pytest.approx(history.val_loss[best], rel=1e-5)
+
+
+def test_keep_best_is_refused_with_resumable_runs(capsys):
+    err = _fails(["--corpus=poems", *FAST, "--keep-best", "--resumable"], capsys)
+    assert "--keep-best" in err
+
+
+def test_a_fine_tuned_checkpoint_lists_every_corpus_its_weights_saw(tmp_path):
+    pre = tmp_path / "pre.pt"
+    main(["--corpus", "tinyshakespeare", "sonnets", "--vocab-size=300", *FAST, f"--out={pre}"])
+    assert cli.corpora_seen(load_checkpoint(pre).extra) == ["tinyshakespeare", "sonnets"]
+    tuned = tmp_path / "tuned.pt"
+    main(["--corpus=poems", *FAST, f"--init-from={pre}", f"--out={tuned}"])
+    ck = load_checkpoint(tuned)
+    assert ck.extra["corpus"] == "poems"
+    assert cli.corpora_seen(ck.extra) == ["tinyshakespeare", "sonnets", "poems"]
+    # a checkpoint from before the list: its own corpus
+    assert cli.corpora_seen({"corpus": "sonnets poems"}) == ["sonnets", "poems"]

@@ -101,3 +101,41 @@ def test_start_values_the_controls_cannot_show_are_errors():
     ]:
         with pytest.raises(ValueError, match=message):
             poet_widget(model, TOKENIZER, **kwargs)
+
+
+# --- several poets side by side (notebook 12) ----------------------------------------
+
+
+def _columns(widget) -> list[str]:
+    """The texts of the table the side-by-side widget shows, unescaped, in column order."""
+    import re
+
+    cells = re.findall(r"<pre[^>]*>(.*?)</pre>", widget.children[-1].value, flags=re.S)
+    return [html.unescape(c) for c in cells]
+
+
+def test_poets_widget_shows_each_model_with_the_same_settings():
+    from llm101_helpers.viz import poets_widget
+
+    torch.manual_seed(5)
+    other = GPT(_model().config).eval()  # same shape, other weights
+    poets = {"first": (_model(), TOKENIZER), "second <b>": (other, TOKENIZER)}
+    w = poets_widget(poets, prompt="tide", length=20, top_k=8, seed=2)
+    assert _columns(w) == [_expected(m, "tide", 0.8, 8, 20, 2) for m, _ in poets.values()]
+    assert "second &lt;b&gt;" in w.children[-1].value  # names are escaped too
+    w.controls["temperature"].value = 1.5  # every control redraws every column
+    w.controls["prompt"].value = "<&>"
+    assert _columns(w) == [_expected(m, "<&>", 1.5, 8, 20, 2) for m, _ in poets.values()]
+
+
+def test_poets_widget_and_table_refuse_bad_input():
+    from llm101_helpers.viz import poets_html, poets_widget
+
+    with pytest.raises(ValueError, match="at least one"):
+        poets_widget({})
+    with pytest.raises(ValueError, match="at least one"):
+        poets_html({})
+    with pytest.raises(TypeError, match="unknown setting"):
+        poets_widget({"a": (_model(), TOKENIZER)}, temprature=0.5)
+    with pytest.raises(ValueError, match="temperature"):
+        poets_widget({"a": (_model(), TOKENIZER)}, temperature=5.0)

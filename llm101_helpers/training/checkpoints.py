@@ -33,7 +33,7 @@ from llm101_helpers.training.storage import (
 )
 
 __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "Checkpoint", "CheckpointError",
-           "load_checkpoint", "save_checkpoint"]  # fmt: skip
+           "load_checkpoint", "save_checkpoint", "shipped_checkpoint"]  # fmt: skip
 
 CHECKPOINT_FORMAT = "llm101-gpt"
 CHECKPOINT_VERSION = 2  # 1: weights-only digest, parameter names before TokenAndPositionEmbedding
@@ -262,3 +262,31 @@ def load_checkpoint(
     model.load_state_dict(_weights(payload, path, model))
     model.to(device).eval()
     return Checkpoint(model, tokenizer, config, extra)
+
+
+def shipped_checkpoint(name: str, folder: str | Path = "checkpoints", timeout: float = 60.0) -> Path:
+    """The path of ``name``, one of the checkpoints in the repository's ``notebooks/checkpoints``.
+
+    In a clone it is ``folder / name`` (``folder`` relative to the notebooks). Elsewhere
+    (Colab, a pip install) it is downloaded once from the course's repository into the
+    cache folder (``LLM101_CACHE_DIR``); :func:`load_checkpoint` then verifies it.
+    """
+    local = Path(folder) / name
+    if local.exists():
+        return local
+    from llm101_helpers import GIT_URL
+    from llm101_helpers.data import _write_atomically, cache_dir
+
+    target = cache_dir() / "checkpoints" / name
+    if not target.exists():
+        import urllib.request
+
+        url = f"{GIT_URL}/raw/main/notebooks/checkpoints/{name}"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                data = response.read()
+        except OSError as err:
+            raise OSError(f"{name} is not in {Path(folder).resolve()} and downloading it from "
+                          f"{url} failed: {err}") from err  # fmt: skip
+        _write_atomically(target, data)
+    return target

@@ -39,6 +39,7 @@ from llm101_helpers.training.loop import History, TrainConfig, train
 
 __all__ = [
     "check_train_only",
+    "corpora_seen",
     "encode_corpora",
     "freeze",
     "load_text",
@@ -199,6 +200,12 @@ def _parser() -> _Parser:
         "(always on under torchrun)",
     )
     p.add_argument("--resume", default=None, help="continue the run saved in this checkpoint")
+    p.add_argument(
+        "--keep-best",
+        action="store_true",
+        help="write the checkpoint at each evaluation whose validation loss is the lowest so "
+        "far, and keep that one (early stopping); one device only",
+    )
     return p
 
 
@@ -370,16 +377,26 @@ def main(argv: Sequence[str] | None = None) -> dict:
     sources = _sources(parser, args)
     command = _command(argv, args)
     if _world_size() > 1 or args.resumable or args.resume is not None:
+        if args.keep_best:
+            parser.error("--keep-best is for a plain run on one device: drop it, or drop "
+                         "--resumable/--resume and torchrun")  # fmt: skip
         resumed = None if args.resume is None else _resumable(parser, args, cfg, sources)
         return _train_data_parallel(parser, args, cfg, command, sources, resumed)
     return _train_one_device(parser, args, cfg, device, command, sources)
 
 
-def _extra(args: argparse.Namespace, cfg: TrainConfig, command: str, history) -> dict:
+def corpora_seen(extra: dict) -> list[str]:
+    """Every corpus a checkpoint's weights were trained on: its own and its ``--init-from``'s."""
+    return list(extra.get("corpora_seen", extra.get("corpus", "poems").split()))
+
+
+def _extra(args, cfg: TrainConfig, command: str, history, sources: _Sources) -> dict:
     """What the checkpoint records about the run."""
+    seen = [] if sources.init is None else corpora_seen(sources.init.extra)
     return {
         "command": command,
         "corpus": " ".join(args.corpus),
+        "corpora_seen": [*seen, *(c for c in args.corpus if c not in seen)],
         "val_fraction": args.val_fraction,
         "train_only": args.train_only,
         "train_config": {k: v for k, v in asdict(cfg).items() if k != "betas"},
@@ -435,15 +452,41 @@ def _train_one_device(parser, args, cfg: TrainConfig, device, command: str, sour
     print(f"device: {describe_device(device)}")
     print(described)
     print(_freeze_and_describe(args, model))
-    history = train(model, train_ids, val_ids, cfg, log=print)
+    best = _BestSaver(args, cfg, command, sources, model, tokenizer) if args.keep_best else None
+    history = train(model, train_ids, val_ids, cfg, log=print, on_eval=best)
     print(
         f"done: val loss {history.val_loss[-1]:.4f} after {cfg.max_iters} steps, "
         f"{history.tokens_per_second:,.0f} tokens/s"
     )
-    extra = _extra(args, cfg, command, history)
-    out = save_checkpoint(args.out, model.cpu(), tokenizer, extra=extra)
+    if best is not None:
+        out = Path(args.out)
+        print(f"kept the checkpoint of step {best.step}: val loss {best.val_loss:.4f}")
+    else:
+        extra = _extra(args, cfg, command, history, sources)
+        out = save_checkpoint(args.out, model.cpu(), tokenizer, extra=extra)
     print(f"checkpoint written to {out} ({out.stat().st_size / 1e6:.1f} MB)")
-    return {"val_loss": history.val_loss[-1], "history": history, "path": out}
+    val_loss = history.val_loss[-1] if best is None else best.val_loss
+    return {"val_loss": val_loss, "history": history, "path": out}
+
+
+class _BestSaver:
+    """``on_eval`` of ``--keep-best``: save whenever the validation loss is the lowest yet."""
+
+    def __init__(self, args, cfg: TrainConfig, command: str, sources, model, tokenizer) -> None:
+        self.args, self.cfg, self.command, self.sources = args, cfg, command, sources
+        self.model, self.tokenizer = model, tokenizer
+        self.history = History()
+        self.step, self.val_loss = -1, float("inf")
+
+    def __call__(self, step: int, val_loss: float) -> None:
+        self.history.eval_steps.append(step)
+        self.history.val_loss.append(val_loss)
+        if val_loss >= self.val_loss:
+            return
+        self.step, self.val_loss = step, val_loss
+        extra = _extra(self.args, self.cfg, self.command, self.history, self.sources)
+        extra["kept"] = "lowest validation loss (--keep-best)"
+        save_checkpoint(self.args.out, self.model, self.tokenizer, extra=extra)
 
 
 def _resumable(parser: _Parser, args, cfg: TrainConfig, sources: _Sources) -> Checkpoint:
@@ -487,7 +530,7 @@ def _train_data_parallel(parser, args, cfg, command: str, sources, resumed: Chec
         say(_freeze_and_describe(args, model))
 
         def save(state: dict) -> None:
-            extra = _extra(args, cfg, command, History(**state["history"]))
+            extra = _extra(args, cfg, command, History(**state["history"]), sources)
             extra.update(steps=state["step"], world_size=ctx.world_size, resume=state)
             save_checkpoint(args.out, model, tokenizer, extra=extra)
 

@@ -177,13 +177,16 @@ def train(
     val_data: torch.Tensor,
     cfg: TrainConfig | None = None,
     log: Callable[[str], None] | None = None,
+    on_eval: Callable[[int, float], None] | None = None,
 ) -> History:
     """Train ``model`` in place on random windows of ``train_data``; return the :class:`History`.
 
     Validation (and training) loss is estimated with :func:`evaluate` at step
     0, every ``eval_interval`` steps and at the end. ``log``, if given, is
     called with one line of text at each evaluation (the command line prints
-    them). Token ids outside the model's vocabulary raise before any step.
+    them); ``on_eval(step, val_loss)`` after it (the command line's
+    ``--keep-best`` saves there). Token ids outside the model's vocabulary
+    raise before any step.
     """
     from tqdm.auto import tqdm
 
@@ -205,6 +208,8 @@ def train(
         history.eval_train_loss.append(tr)
         if log is not None:
             log(f"step {step:5d}: train loss {tr:.4f}, val loss {val:.4f}")
+        if on_eval is not None:
+            on_eval(step, val)
         return time.perf_counter() - t0
 
     run_eval(0)

@@ -11,7 +11,7 @@ changes global matplotlib settings (``setup_notebook`` fixes those).
 - ``bpe``: how a text splits after ``k`` merges (notebook 02).
 - ``attention``: one attention matrix, the causal mask and dropout (04-07).
 - ``layer_stats``: activations and gradients layer by layer (08).
-- ``widgets``: the interactive versions, all built one way (02, 04-08, 10).
+- ``widgets``: the interactive versions, all built one way (02, 04-08, 10, 12).
 """
 
 from llm101_helpers.viz.attention import (
@@ -28,6 +28,8 @@ from llm101_helpers.viz.widgets import (
     bpe_merge_stepper,
     causal_dropout_explorer,
     poet_widget,
+    poets_html,
+    poets_widget,
 )
 
 __all__ = [
@@ -45,6 +47,8 @@ __all__ = [
     "pieces_html",
     "plot_layer_stats",
     "poet_widget",
+    "poets_html",
+    "poets_widget",
     "scatter_with_labels",
     "show_heatmaps",
     "similarity_heatmap",

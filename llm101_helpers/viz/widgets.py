@@ -37,6 +37,8 @@ __all__ = [
     "bpe_merge_stepper",
     "causal_dropout_explorer",
     "poet_widget",
+    "poets_html",
+    "poets_widget",
 ]
 
 #: The largest seed the dropout explorer's slider offers.
@@ -262,24 +264,20 @@ def activation_histogram_widget(
     return box
 
 
-def poet_widget(model, tokenizer, prompt: str = "The tide", **defaults):
-    """Controls for ``write_text`` and the text they produce, redrawn on every change.
-
-    Returns a ``VBox``: a ``Text`` prompt, ``FloatSlider`` temperature,
-    ``IntSlider`` top-k (0 = no limit) and length, an ``IntText`` seed, then an
-    ``HTML`` holding the sample in a ``<pre>`` block (escaped). ``defaults``
-    sets the starting temperature, top_k, length or seed
-    (see :func:`llm101_helpers.generation.write_text`).
-    """
+def _writing_controls(prompt: str, vocab_size: int, defaults: Mapping[str, object]) -> dict:
+    """The controls of ``write_text``: prompt, temperature, top-k, length, seed (checked)."""
     import ipywidgets as widgets
 
     start = {"temperature": 0.8, "top_k": 40, "length": 80, "seed": 0, **defaults}
+    unknown = set(start) - {"temperature", "top_k", "length", "seed"}
+    if unknown:
+        names = "temperature, top_k, length, seed"
+        raise TypeError(f"unknown setting(s) {sorted(unknown)}: use {names}")
     _check_range("temperature", start["temperature"], 0.1, 2.0)
     _check_range("length", start["length"], 10, 300)
     if start["top_k"] < 0:  # above the vocabulary is lowered to it, as write_text does
         raise ValueError(f"top_k must be 0 (no limit) or positive, got {start['top_k']}")
-    vocab_size = model.config.vocab_size
-    controls = {
+    return {
         "prompt": widgets.Text(value=prompt, description="prompt"),
         "temperature": widgets.FloatSlider(
             value=start["temperature"], min=0.1, max=2.0, step=0.1, description="temperature"
@@ -292,6 +290,20 @@ def poet_widget(model, tokenizer, prompt: str = "The tide", **defaults):
         ),
         "seed": widgets.IntText(value=start["seed"], description="seed"),
     }
+
+
+def poet_widget(model, tokenizer, prompt: str = "The tide", **defaults):
+    """Controls for ``write_text`` and the text they produce, redrawn on every change.
+
+    Returns a ``VBox``: a ``Text`` prompt, ``FloatSlider`` temperature,
+    ``IntSlider`` top-k (0 = no limit) and length, an ``IntText`` seed, then an
+    ``HTML`` holding the sample in a ``<pre>`` block (escaped). ``defaults``
+    sets the starting temperature, top_k, length or seed
+    (see :func:`llm101_helpers.generation.write_text`).
+    """
+    import ipywidgets as widgets
+
+    controls = _writing_controls(prompt, model.config.vocab_size, defaults)
     poem = widgets.HTML()
 
     def redraw(**settings) -> None:
@@ -299,6 +311,45 @@ def poet_widget(model, tokenizer, prompt: str = "The tide", **defaults):
         poem.value = f"<pre style='font-size: 12px'>{html.escape(text)}</pre>"
 
     box = widgets.VBox([*controls.values(), poem])
+    box.controls = controls
+    _redraw_on_change(controls, redraw)
+    return box
+
+
+def poets_html(samples: Mapping[str, str]) -> str:
+    """Texts side by side: an HTML table, one column per name, each text escaped in ``<pre>``."""
+    if not samples:
+        raise ValueError("poets_html needs at least one sample")
+    head = "".join(f"<th style='text-align: left'>{html.escape(name)}</th>" for name in samples)
+    cells = "".join(
+        f"<td style='vertical-align: top'><pre style='font-size: 12px; white-space: pre-wrap'>"
+        f"{html.escape(text)}</pre></td>"
+        for text in samples.values()
+    )
+    return f"<table><tr>{head}</tr><tr>{cells}</tr></table>"
+
+
+def poets_widget(poets: Mapping[str, tuple], prompt: str = "The tide", **defaults):
+    """Several models writing from the same prompt and settings, side by side.
+
+    ``poets`` maps a name to ``(model, tokenizer)``; each model samples with its own
+    tokenizer and the same seed. Returns a ``VBox`` of the controls of
+    :func:`poet_widget` and an ``HTML`` table (:func:`poets_html`) with one column per
+    model, redrawn on every change.
+    """
+    import ipywidgets as widgets
+
+    if not poets:
+        raise ValueError("poets_widget needs at least one (model, tokenizer)")
+    vocab_size = max(model.config.vocab_size for model, _ in poets.values())
+    controls = _writing_controls(prompt, vocab_size, defaults)
+    table = widgets.HTML()
+
+    def redraw(**settings) -> None:
+        texts = {name: write_text(m, tok, **settings) for name, (m, tok) in poets.items()}
+        table.value = poets_html(texts)
+
+    box = widgets.VBox([*controls.values(), table])
     box.controls = controls
     _redraw_on_change(controls, redraw)
     return box
