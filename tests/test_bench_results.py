@@ -159,7 +159,7 @@ def test_generate_results_record_identical_tokens_and_the_target():
 
 @pytest.fixture(scope="module")
 def poet_report():
-    return _report("poet_small.json")
+    return _report("poet.json")
 
 
 def test_poet_table_in_readme_matches_the_json(poet_report):
@@ -167,38 +167,39 @@ def test_poet_table_in_readme_matches_the_json(poet_report):
     assert table in (ROOT / "bench" / "README.md").read_text(encoding="utf-8")
 
 
-def test_poet_results_are_of_the_shipped_checkpoint_and_consistent(poet_report):
+def _held_out_chars(corpus: str) -> int:
+    """Characters after the command line's split, computed by hand: from the first line start
+    at or after 90% of the text."""
+    from llm101_helpers.training.cli import load_text
+
+    text = load_text(corpus)
+    return len(text) - (text.index("\n", int(len(text) * 0.9) - 1) + 1)
+
+
+def test_poet_results_are_of_the_shipped_checkpoints_and_consistent(poet_report):
     import hashlib
 
-    from llm101_helpers.data import load_poems
+    from llm101_helpers.training import load_checkpoint
+    from llm101_helpers.training.cli import corpora_seen
 
-    (row,) = poet_report["rows"]
-    shipped = ROOT / "notebooks" / "checkpoints" / row["checkpoint"]
-    assert row["sha256"] == hashlib.sha256(shipped.read_bytes()).hexdigest()
-    held = row["held_out"]
-    poems = load_poems()
-    cut = poems.index("\n", int(len(poems) * 0.9) - 1) + 1  # the split, by hand
-    assert held["chars"] == len(poems) - cut
-    assert held["bits_per_char"] == pytest.approx(held["bits"] / held["chars"])
-    assert held["nats_per_token"] == pytest.approx(held["bits"] * math.log(2) / held["tokens"])
-    w, s = row["words"], row["sampling"]
-    assert w["words"] >= 1000 and w["share"] == pytest.approx(w["known"] / w["words"])
-    assert (s["temperature"], s["top_k"], s["samples"]) == (0.8, 40, len(row["samples"]))
-    assert len({r["prompt"] for r in row["samples"]}) >= 5
-    assert [r["seed"] for r in row["samples"]] == list(range(s["samples"]))
-    assert row["training_corpora"] == ["poems"]
+    rows = poet_report["rows"]
+    assert {r["checkpoint"] for r in rows} == {p.name for p in CHECKPOINTS.glob("*.pt")}
+    for row in rows:
+        shipped = CHECKPOINTS / row["checkpoint"]
+        assert row["sha256"] == hashlib.sha256(shipped.read_bytes()).hexdigest()
+        assert row["training_corpora"] == corpora_seen(load_checkpoint(shipped).extra)
+        for key, corpus in (("held_out", "poems"), ("held_out_shakespeare", "tinyshakespeare")):
+            held = row[key]
+            assert held["corpus"] == corpus and held["chars"] == _held_out_chars(corpus)
+            assert held["bits_per_char"] == pytest.approx(held["bits"] / held["chars"])
+            assert held["nats_per_token"] == pytest.approx(
+                held["bits"] * math.log(2) / held["tokens"]
+            )
+        w, s = row["words"], row["sampling"]
+        assert w["words"] >= 1000 and w["share"] == pytest.approx(w["known"] / w["words"])
+        assert (s["temperature"], s["top_k"], s["samples"]) == (0.8, 40, len(row["samples"]))
+        assert len({r["prompt"] for r in row["samples"]}) >= 5
+        assert [r["seed"] for r in row["samples"]] == list(range(s["samples"]))
 
 
-def test_poet_readme_overlap_of_the_shipped_poets_training_text():
-    """The README's note: poet_small's token split reaches 26 characters into the held-out text."""
-    from llm101_helpers.data import load_poems
-    from llm101_helpers.training import load_checkpoint, split_ids
-
-    poems = load_poems()
-    ck = load_checkpoint(ROOT / "notebooks" / "checkpoints" / "poet_small.pt")
-    train_ids, _ = split_ids(ck.tokenizer.encode(poems), 0.1)
-    cut = poems.index("\n", int(len(poems) * 0.9) - 1) + 1
-    overlap = len(ck.tokenizer.decode(train_ids.tolist())) - cut
-    assert overlap == 26 and "ends 26 characters into the held-out text" in (
-        ROOT / "bench" / "README.md"
-    ).read_text(encoding="utf-8")
+CHECKPOINTS = ROOT / "notebooks" / "checkpoints"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -28,15 +29,28 @@ def test_the_links_are_found():
     assert readme.count(f"colab.research.google.com/github/{REPO_SLUG}/blob/main/") >= 12
 
 
-def test_the_checkpoint_download_follows_git_url():
-    """Notebook 10 builds its download URL from GIT_URL, for a file the repository has."""
+def test_the_checkpoint_download_follows_git_url(tmp_path, monkeypatch):
+    """``shipped_checkpoint`` builds its download URL from GIT_URL, for files the repository has."""
+    import urllib.request
+
+    from llm101_helpers.training import shipped_checkpoint
+
+    asked = []
+
+    def urlopen(url, timeout):
+        asked.append(url)
+        raise OSError("offline test")
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    monkeypatch.setenv("LLM101_CACHE_DIR", str(tmp_path))
     nb = json.loads((ROOT / "notebooks" / "10_training_a_tiny_poet.ipynb").read_text("utf-8"))
     sources = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
-    (cell,) = [s for s in sources if "urlopen" in s]
-    found = cell.split('f"{GIT_URL}/raw/main/', 1)
-    assert len(found) == 2, "the download URL must start with GIT_URL"
-    relative = found[1].split('"', 1)[0]
-    assert (ROOT / relative).is_file(), relative
+    (name,) = [n for s in sources for n in re.findall(r'shipped_checkpoint\("([^"]+)"\)', s)]
+    with pytest.raises(OSError, match="offline test"):
+        shipped_checkpoint(name, folder=tmp_path)
+    (url,) = asked
+    assert url.startswith(f"{GIT_URL}/raw/main/"), "the download URL must start with GIT_URL"
+    assert (ROOT / url.removeprefix(f"{GIT_URL}/raw/main/")).is_file(), url
     assert GIT_URL == f"https://github.com/{REPO_SLUG}"
 
 

@@ -169,7 +169,7 @@ def test_config_validation_and_presets():
 
 # --- Built from the course's parts; the names of the parameters -----------------
 
-CHECKPOINT = Path(__file__).resolve().parents[1] / "notebooks" / "checkpoints" / "poet_small.pt"
+CHECKPOINT = Path(__file__).resolve().parents[1] / "notebooks" / "checkpoints" / "poet_finetuned.pt"
 
 
 def test_gpt_embeds_with_token_and_position_embedding_then_dropout():

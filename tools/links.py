@@ -1,8 +1,8 @@
 """Point every link to the course's repository at one place: ``REPO_SLUG``.
 
 ``llm101_helpers/__init__.py`` names the repository (``REPO_SLUG = "owner/name"``);
-the package derives ``GIT_URL`` from it, so notebook 10's checkpoint download
-follows. This tool rewrites the copies of that name the package cannot reach:
+the package derives ``GIT_URL`` from it, so the checkpoint download of
+``shipped_checkpoint`` follows. This tool rewrites the copies the package cannot reach:
 
 - the README's "Open in Colab" badges and its ``pip install ... git+`` line,
 - the first cell of every notebook (``%pip install "llm101-helpers @ git+..."``),

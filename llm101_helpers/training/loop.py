@@ -181,12 +181,10 @@ def train(
 ) -> History:
     """Train ``model`` in place on random windows of ``train_data``; return the :class:`History`.
 
-    Validation (and training) loss is estimated with :func:`evaluate` at step
-    0, every ``eval_interval`` steps and at the end. ``log``, if given, is
-    called with one line of text at each evaluation (the command line prints
-    them); ``on_eval(step, val_loss)`` after it (the command line's
-    ``--keep-best`` saves there). Token ids outside the model's vocabulary
-    raise before any step.
+    Validation (and training) loss is estimated with :func:`evaluate` at step 0, every
+    ``eval_interval`` steps and at the end; then ``log`` (if given) gets one line of text
+    and ``on_eval(step, val_loss)`` is called (``--keep-best`` saves there). Token ids
+    outside the model's vocabulary raise before any step.
     """
     from tqdm.auto import tqdm
 
