@@ -10,10 +10,16 @@ notebook holds a figure that differs from what its function draws now.
 - ``style``: the palette, a canvas in inches, boxes, arrows, grids, :func:`render_png`.
 - ``registry``: :class:`Diagram`, ``DIAGRAMS``, ``@register``.
 - ``course_map``: the whole GPT, with the part each lesson builds highlighted.
-- ``lessons_00_05``, ``lessons_06_11``: the step diagrams of each lesson.
+- ``lessons_00_05``, ``lessons_06_11``, ``lesson_12``, ``lesson_13``: the step diagrams of
+  each lesson.
 """
 
-from llm101_helpers.diagrams import lesson_13, lessons_00_05, lessons_06_11  # noqa: F401 (register)
+from llm101_helpers.diagrams import (  # noqa: F401 (importing registers the diagrams)
+    lesson_12,
+    lesson_13,
+    lessons_00_05,
+    lessons_06_11,
+)
 from llm101_helpers.diagrams.course_map import course_map
 from llm101_helpers.diagrams.registry import DIAGRAMS, Diagram, register
 from llm101_helpers.diagrams.style import PALETTE, render_png

@@ -36,6 +36,8 @@ LESSONS: dict[str, tuple[str, tuple[str, ...]]] = {
             "logits", "next")),
     "10": ("Training a tiny poet", ("logits", "next", "loss")),
     "11": ("Making attention fast", ("attn",)),
+    "12": ("Pretraining and fine-tuning",
+           ("tok_emb", "pos_emb", "block", "final_norm", "out_head", "loss")),
     "13": ("Data-parallel training", ("ids", "loss")),
 }
 

@@ -1,7 +1,7 @@
 """Self-checking exercises: ``check("05.name", my_function)`` and ``hint("05.name")``.
 
 The checker is in :mod:`.checker`; each lesson's exercises (reference, inputs, hint) are in a
-module of their own, ``lesson01`` ... ``lesson11``, registered on import.
+module of their own, ``lesson01`` ... ``lesson13``, registered on import.
 """
 
 from llm101_helpers.exercises import (  # noqa: F401  (registers every lesson's exercises)
@@ -16,6 +16,7 @@ from llm101_helpers.exercises import (  # noqa: F401  (registers every lesson's 
     lesson09,
     lesson10,
     lesson11,
+    lesson12,
     lesson13,
 )
 from llm101_helpers.exercises.checker import (

@@ -264,7 +264,7 @@ def load_checkpoint(
     return Checkpoint(model, tokenizer, config, extra)
 
 
-def shipped_checkpoint(name: str, folder: str | Path = "checkpoints", timeout: float = 60.0) -> Path:
+def shipped_checkpoint(name: str, folder: str | Path = "checkpoints", timeout: float = 60) -> Path:
     """The path of ``name``, one of the checkpoints in the repository's ``notebooks/checkpoints``.
 
     In a clone it is ``folder / name`` (``folder`` relative to the notebooks). Elsewhere

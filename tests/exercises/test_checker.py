@@ -19,7 +19,7 @@ from torch import nn
 
 from llm101_helpers.exercises import EXERCISES, Case, Exercise, check, checker, evaluate, hint
 
-LESSONS = [f"{n:02d}" for n in range(1, 12)] + ["13"]
+LESSONS = [f"{n:02d}" for n in range(1, 14)]
 
 
 @pytest.fixture(autouse=True)
