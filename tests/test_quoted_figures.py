@@ -119,3 +119,16 @@ def test_notebook_11_and_bench_readme_quote_the_heads_run():
     d_explicit, d_wrapper = map(float, default)
     k_explicit, k_wrapper = map(float, kept)
     assert d_explicit > 1.3 * d_wrapper and k_explicit < 1.1 * k_wrapper
+
+
+def test_notebook_12_quotes_the_stored_known_word_shares():
+    rows = {r["checkpoint"]: r for r in _json("poet.json")["rows"]}
+    share = {name: f"{rows[name]['words']['share']:.1%}" for name in rows}
+    text = _markdown_containing("12_pretraining_and_fine_tuning.ipynb", "found these shares")
+    assert (
+        f"poems only {share['poet_poems_only.pt']}, pretrained {share['poet_pretrained.pt']}, "
+        f"fine-tuned {share['poet_finetuned.pt']}"
+    ) in text
+    assert all(rows[name]["words"]["words"] > 1000 for name in rows)  # "more than 1,000 words"
+    # the sentence after it: the pretrained model writes the most real words
+    assert max(rows, key=lambda n: rows[n]["words"]["share"]) == "poet_pretrained.pt"
