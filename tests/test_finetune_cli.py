@@ -274,3 +274,24 @@ def test_a_fine_tuned_checkpoint_lists_every_corpus_its_weights_saw(tmp_path):
     assert cli.corpora_seen(ck.extra) == ["tinyshakespeare", "sonnets", "poems"]
     # a checkpoint from before the list: its own corpus
     assert cli.corpora_seen({"corpus": "sonnets poems"}) == ["sonnets", "poems"]
+
+
+def test_tokenizer_corpus_trains_the_tokenizer_on_other_corpora(tmp_path, small_corpora):
+    out = tmp_path / "pre.pt"
+    main(["--corpus", "sonnets", "--tokenizer-corpus", "sonnets", "poems", "--tokenizer=char", *FAST,
+          f"--out={out}"])  # fmt: skip
+    ck = load_checkpoint(out)
+    assert ck.tokenizer.chars == CharTokenizer.train(SONNETS + "\n\n\n" + POEMS).chars
+    assert set(POEMS) - set(SONNETS), "the test needs characters only the poems have"
+    assert ck.extra["corpus"] == "sonnets" and cli.corpora_seen(ck.extra) == ["sonnets"]
+    bpe = tmp_path / "bpe.pt"
+    main(["--corpus=sonnets", "--tokenizer-corpus=poems", "--vocab-size=300", *FAST, f"--out={bpe}"])
+    assert load_checkpoint(bpe).tokenizer.merges == BPETokenizer.train(POEMS, 300).merges
+
+
+def test_tokenizer_corpus_is_refused_with_a_reused_tokenizer_or_twice(pretrained, capsys):
+    err = _fails(["--corpus=poems", "--tokenizer-corpus=sonnets", f"--init-from={pretrained}"],
+                 capsys)  # fmt: skip
+    assert "drop --tokenizer-corpus" in err
+    err = _fails(["--corpus=poems", "--tokenizer-corpus", "poems", "poems"], capsys)
+    assert err == "error: --tokenizer-corpus names poems more than once\n"

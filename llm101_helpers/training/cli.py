@@ -8,7 +8,9 @@
 Each corpus is split by characters (:func:`split_text`: its last ``--val-fraction``,
 from a line start, validates), each part encoded on its own, and the corpora's parts
 joined with the tokenizer's ``<|endoftext|>`` if it has one, else with two blank lines
-(the poems' own separator). ``--tokenizer-from`` reuses a checkpoint's tokenizer;
+(the poems' own separator). The tokenizer is trained on the corpora (or on those of
+``--tokenizer-corpus``: a pretraining tokenizer that also knows the words of the text
+it will be fine-tuned on); ``--tokenizer-from`` reuses a checkpoint's tokenizer;
 ``--init-from`` starts from a checkpoint's weights and tokenizer (same model shape),
 and ``--train-only`` freezes all but the head or the last blocks. Every argument is
 checked before any work starts; a bad one prints a single ``error: ...`` line and exits
@@ -166,6 +168,8 @@ def _parser() -> _Parser:
     p.add_argument("--config", choices=["tiny", "small", "base"], default="small")
     p.add_argument("--tokenizer", choices=["bpe", "char"], default=None, help="default: bpe")
     p.add_argument("--vocab-size", type=int, default=None, help="BPE vocabulary (default: 512)")
+    p.add_argument("--tokenizer-corpus", choices=CORPORA, nargs="+", action="extend", default=None,
+                   help="train the tokenizer on these corpora (default: those of --corpus)")  # fmt: skip
     p.add_argument(
         "--tokenizer-from",
         default=None,
@@ -245,8 +249,13 @@ def _check_sources(parser: _Parser, args: argparse.Namespace) -> None:
         parser.error(f"--corpus names {', '.join(twice)} more than once")
     if args.tokenizer_from and args.init_from:
         parser.error("--init-from brings its checkpoint's tokenizer: drop --tokenizer-from")
+    tokenizer_corpus = args.tokenizer_corpus or []
+    twice = sorted({c for c in tokenizer_corpus if tokenizer_corpus.count(c) > 1})
+    if twice:
+        parser.error(f"--tokenizer-corpus names {', '.join(twice)} more than once")
     chosen = [flag for flag, value in (("--tokenizer", args.tokenizer),
-              ("--vocab-size", args.vocab_size)) if value is not None]  # fmt: skip
+              ("--vocab-size", args.vocab_size), ("--tokenizer-corpus", args.tokenizer_corpus))
+              if value is not None]  # fmt: skip
     if (args.tokenizer_from or args.init_from) and chosen:
         reused = "--init-from" if args.init_from else "--tokenizer-from"
         parser.error(f"{reused} brings its checkpoint's tokenizer: drop {' and '.join(chosen)}")
@@ -409,7 +418,9 @@ def _data(parser: _Parser, args: argparse.Namespace, tokenizer) -> tuple:
     """The tokenizer (``tokenizer`` or a new one), train and val ids, and a line about them."""
     texts = [load_text(name) for name in args.corpus]
     if tokenizer is None:
-        tokenizer = make_tokenizer(CORPUS_SEPARATOR.join(texts), args.tokenizer, args.vocab_size)
+        names = args.tokenizer_corpus or args.corpus
+        known = [load_text(name) for name in names]
+        tokenizer = make_tokenizer(CORPUS_SEPARATOR.join(known), args.tokenizer, args.vocab_size)
     try:
         train_ids, val_ids = encode_corpora(texts, tokenizer, args.val_fraction)
     except ValueError as err:  # a reused character tokenizer lacks a character
