@@ -278,14 +278,15 @@ def test_a_fine_tuned_checkpoint_lists_every_corpus_its_weights_saw(tmp_path):
 
 def test_tokenizer_corpus_trains_the_tokenizer_on_other_corpora(tmp_path, small_corpora):
     out = tmp_path / "pre.pt"
-    main(["--corpus", "sonnets", "--tokenizer-corpus", "sonnets", "poems", "--tokenizer=char", *FAST,
-          f"--out={out}"])  # fmt: skip
+    main(["--corpus", "sonnets", "--tokenizer-corpus", "sonnets", "poems", "--tokenizer=char",
+          *FAST, f"--out={out}"])  # fmt: skip
     ck = load_checkpoint(out)
     assert ck.tokenizer.chars == CharTokenizer.train(SONNETS + "\n\n\n" + POEMS).chars
     assert set(POEMS) - set(SONNETS), "the test needs characters only the poems have"
     assert ck.extra["corpus"] == "sonnets" and cli.corpora_seen(ck.extra) == ["sonnets"]
     bpe = tmp_path / "bpe.pt"
-    main(["--corpus=sonnets", "--tokenizer-corpus=poems", "--vocab-size=300", *FAST, f"--out={bpe}"])
+    main(["--corpus=sonnets", "--tokenizer-corpus=poems", "--vocab-size=300", *FAST,
+          f"--out={bpe}"])  # fmt: skip
     assert load_checkpoint(bpe).tokenizer.merges == BPETokenizer.train(POEMS, 300).merges
 
 

@@ -168,8 +168,8 @@ def _parser() -> _Parser:
     p.add_argument("--config", choices=["tiny", "small", "base"], default="small")
     p.add_argument("--tokenizer", choices=["bpe", "char"], default=None, help="default: bpe")
     p.add_argument("--vocab-size", type=int, default=None, help="BPE vocabulary (default: 512)")
-    p.add_argument("--tokenizer-corpus", choices=CORPORA, nargs="+", action="extend", default=None,
-                   help="train the tokenizer on these corpora (default: those of --corpus)")  # fmt: skip
+    p.add_argument("--tokenizer-corpus", choices=CORPORA, nargs="+", action="extend",
+                   help="train the tokenizer on these corpora (default: --corpus)")  # fmt: skip
     p.add_argument(
         "--tokenizer-from",
         default=None,
@@ -416,11 +416,12 @@ def _extra(args, cfg: TrainConfig, command: str, history, sources: _Sources) -> 
 
 def _data(parser: _Parser, args: argparse.Namespace, tokenizer) -> tuple:
     """The tokenizer (``tokenizer`` or a new one), train and val ids, and a line about them."""
-    texts = [load_text(name) for name in args.corpus]
+    names = [*args.corpus, *(args.tokenizer_corpus or [] if tokenizer is None else [])]
+    loaded = {name: load_text(name) for name in dict.fromkeys(names)}  # each corpus read once
+    texts = [loaded[name] for name in args.corpus]
     if tokenizer is None:
-        names = args.tokenizer_corpus or args.corpus
-        known = [load_text(name) for name in names]
-        tokenizer = make_tokenizer(CORPUS_SEPARATOR.join(known), args.tokenizer, args.vocab_size)
+        known = CORPUS_SEPARATOR.join(loaded[n] for n in args.tokenizer_corpus or args.corpus)
+        tokenizer = make_tokenizer(known, args.tokenizer, args.vocab_size)
     try:
         train_ids, val_ids = encode_corpora(texts, tokenizer, args.val_fraction)
     except ValueError as err:  # a reused character tokenizer lacks a character
